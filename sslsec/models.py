@@ -1,0 +1,98 @@
+"""Encoders (each with ``encode(x)``), projection heads and downstream heads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torchvision
+from torch import nn
+
+from sslsec.augment import check_images
+
+
+class Encoder(nn.Module):
+    """Base class: ``encode(x)`` maps ``(N, C, H, W)`` images in [0, 1] to ``(N, feature_dim)``."""
+
+    feature_dim: int
+    in_channels: int
+    image_size: int
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x, self.in_channels)
+        return self(x)
+
+
+class SmallCNN(Encoder):
+    """Three conv blocks for 28×28 images (the laptop encoder, ~0.1 M parameters)."""
+
+    def __init__(self, in_channels: int = 1, width: int = 32, feature_dim: int = 128,
+                 image_size: int = 28) -> None:
+        super().__init__()
+        self.in_channels, self.feature_dim, self.image_size = in_channels, feature_dim, image_size
+
+        def block(c_in: int, c_out: int) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                    nn.ReLU(inplace=True)]
+
+        self.net = nn.Sequential(
+            *block(in_channels, width), nn.MaxPool2d(2),
+            *block(width, 2 * width), nn.MaxPool2d(2),
+            *block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Linear(4 * width, feature_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class CifarResNet18(Encoder):
+    """torchvision's ResNet-18 with the CIFAR stem (3×3 conv, stride 1, no max-pool); 512-d."""
+
+    def __init__(self, in_channels: int = 3, image_size: int = 32) -> None:
+        super().__init__()
+        self.in_channels, self.feature_dim, self.image_size = in_channels, 512, image_size
+        net = torchvision.models.resnet18(weights=None)
+        net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+        net.maxpool = nn.Identity()
+        net.fc = nn.Identity()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+ENCODERS: dict[str, Callable[..., Encoder]] = {
+    "cnn28": SmallCNN,
+    "resnet18": CifarResNet18,
+}
+
+
+def build_encoder(arch: str, in_channels: int = 1, image_size: int | None = None) -> Encoder:
+    """A fresh encoder from the registry (``cnn28`` or ``resnet18``)."""
+    if arch not in ENCODERS:
+        raise ValueError(f"arch={arch!r} is unknown; allowed: {', '.join(ENCODERS)}")
+    if in_channels not in (1, 3):
+        raise ValueError(f"in_channels={in_channels!r} is not supported; allowed: 1, 3")
+    kwargs = {"in_channels": in_channels}
+    if image_size is not None:
+        if not isinstance(image_size, int) or image_size <= 0:
+            raise ValueError(f"image_size={image_size!r} must be a positive integer")
+        kwargs["image_size"] = image_size
+    return ENCODERS[arch](**kwargs)
+
+
+class ProjectionHead(nn.Sequential):
+    """The SimCLR / MoCo v2 projection MLP: Linear → BN → ReLU → Linear."""
+
+    def __init__(self, in_dim: int, hidden_dim: int = 256, out_dim: int = 64) -> None:
+        super().__init__(nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim),
+                         nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim))
+
+
+class MLPHead(nn.Sequential):
+    """The 2-layer downstream classifier BadEncoder evaluates with."""
+
+    def __init__(self, in_dim: int, num_classes: int, hidden_dim: int = 512) -> None:
+        super().__init__(nn.Linear(in_dim, hidden_dim), nn.ReLU(inplace=True),
+                         nn.Linear(hidden_dim, num_classes))

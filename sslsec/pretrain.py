@@ -1,0 +1,229 @@
+"""Self-supervised pre-training: SimCLR and MoCo v2.
+
+Losses are pure functions; methods live in a small registry (:data:`METHODS`); :func:`pretrain`
+is one short loop: two augmented views → method loss → optimiser step.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from sslsec.augment import AugmentConfig, SimCLRAugment, check_images
+from sslsec.models import Encoder, ProjectionHead
+from sslsec.profiles import Profile, resolve_device
+from sslsec.seed import seed_everything
+
+#: Bump when a change to the training code should invalidate cached encoders (see sslsec.zoo).
+TRAINING_CODE_VERSION = "1"
+
+
+# --- losses (pure functions) -----------------------------------------------------------------
+
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+    """SimCLR's NT-Xent loss: view ``i`` of ``z1`` must pick view ``i`` of ``z2`` (and back)
+    among the other ``2N - 2`` projections of the batch."""
+    if z1.shape != z2.shape or z1.ndim != 2:
+        raise ValueError(f"z1 and z2 must be (N, D) of equal shape; got {tuple(z1.shape)} "
+                         f"and {tuple(z2.shape)}")
+    if temperature <= 0:
+        raise ValueError(f"temperature={temperature!r} must be > 0")
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    sim = z @ z.T / temperature
+    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    return F.cross_entropy(sim, targets)
+
+
+def info_nce(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor,
+             temperature: float = 0.2) -> torch.Tensor:
+    """MoCo's InfoNCE: each query's positive is its key; negatives are the ``queue`` (K, D)."""
+    if q.shape != k.shape or q.ndim != 2 or queue.ndim != 2 or queue.shape[1] != q.shape[1]:
+        raise ValueError("q and k must be (N, D) and queue (K, D) with the same D")
+    if temperature <= 0:
+        raise ValueError(f"temperature={temperature!r} must be > 0")
+    q, k = F.normalize(q, dim=1), F.normalize(k, dim=1)
+    pos = (q * k).sum(dim=1, keepdim=True)
+    neg = q @ F.normalize(queue, dim=1).T
+    logits = torch.cat([pos, neg], dim=1) / temperature
+    return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
+
+
+# --- methods -----------------------------------------------------------------------------------
+
+class SimCLR(nn.Module):
+    """Encoder + projection head, trained with :func:`nt_xent`."""
+
+    def __init__(self, encoder: Encoder, temperature: float, proj_dim: int = 64, **_) -> None:
+        super().__init__()
+        self.encoder, self.temperature = encoder, temperature
+        self.projector = ProjectionHead(encoder.feature_dim, out_dim=proj_dim)
+
+    def loss(self, v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
+        return nt_xent(self.projector(self.encoder(v1)), self.projector(self.encoder(v2)),
+                       self.temperature)
+
+    def after_step(self) -> None:
+        pass
+
+
+class MoCoV2(nn.Module):
+    """Query encoder + momentum key encoder + a queue of negatives (:func:`info_nce`)."""
+
+    def __init__(self, encoder: Encoder, temperature: float, proj_dim: int = 64,
+                 queue_size: int = 4096, momentum: float = 0.99) -> None:
+        super().__init__()
+        self.encoder, self.temperature, self.momentum = encoder, temperature, momentum
+        self.projector = ProjectionHead(encoder.feature_dim, out_dim=proj_dim)
+        self.key_encoder = copy.deepcopy(encoder).requires_grad_(False)
+        self.key_projector = copy.deepcopy(self.projector).requires_grad_(False)
+        self.register_buffer("queue", F.normalize(torch.randn(queue_size, proj_dim), dim=1))
+        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+
+    def loss(self, v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
+        q1, q2 = self.projector(self.encoder(v1)), self.projector(self.encoder(v2))
+        with torch.no_grad():
+            k1 = self.key_projector(self.key_encoder(v1))
+            k2 = self.key_projector(self.key_encoder(v2))
+        loss = 0.5 * (info_nce(q1, k2, self.queue, self.temperature)
+                      + info_nce(q2, k1, self.queue, self.temperature))
+        self._enqueue(torch.cat([k1, k2]))
+        return loss
+
+    @torch.no_grad()
+    def _enqueue(self, keys: torch.Tensor) -> None:
+        keys = F.normalize(keys, dim=1)[: len(self.queue)]
+        idx = (self.queue_ptr + torch.arange(len(keys), device=keys.device)) % len(self.queue)
+        self.queue[idx] = keys
+        self.queue_ptr.copy_((self.queue_ptr + len(keys)) % len(self.queue))
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        pairs = [(self.encoder, self.key_encoder), (self.projector, self.key_projector)]
+        for online, key in pairs:
+            for p, pk in zip(online.parameters(), key.parameters(), strict=True):
+                pk.mul_(self.momentum).add_(p.detach(), alpha=1 - self.momentum)
+            for b, bk in zip(online.buffers(), key.buffers(), strict=True):
+                bk.copy_(b)
+
+
+METHODS: dict[str, type[nn.Module]] = {"simclr": SimCLR, "mocov2": MoCoV2}
+
+
+# --- the loop ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything that decides a pre-training run (the encoder zoo hashes it)."""
+
+    method: str = "simclr"
+    epochs: int = 15
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-6
+    temperature: float = 0.2
+    proj_dim: int = 64
+    queue_size: int = 4096
+    momentum: float = 0.99
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method={self.method!r} is unknown; allowed: {', '.join(METHODS)}")
+        for name in ("epochs", "batch_size", "proj_dim", "queue_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name}={value!r} must be a positive integer")
+        for name in ("lr", "temperature"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be > 0")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum={self.momentum!r} must be in [0, 1)")
+
+    @classmethod
+    def from_profile(cls, profile: Profile, **changes) -> PretrainConfig:
+        """The profile's recipe (epochs, batch size, lr, temperature, augmentation)."""
+        base = dict(epochs=profile.epochs, batch_size=profile.batch_size, lr=profile.lr,
+                    temperature=profile.temperature, augment=profile.augment)
+        return cls(**{**base, **changes})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class History:
+    """Per-epoch mean loss and wall-clock seconds of a pre-training run."""
+
+    loss: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def total_seconds(self) -> float:
+        return float(sum(self.seconds))
+
+
+@dataclass
+class PretrainResult:
+    """The pre-trained encoder (trained in place), its projection head and the history."""
+
+    encoder: Encoder
+    projector: nn.Module
+    history: History
+
+
+def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | None = None,
+             device: str | torch.device = "auto", progress: bool = True,
+             on_epoch_end: Callable[[int, Encoder], None] | None = None) -> PretrainResult:
+    """Pre-train ``encoder`` in place on unlabelled ``images`` (N, C, H, W in [0, 1]).
+
+    ``on_epoch_end(epoch, encoder)`` runs after every epoch (in eval mode), e.g. to record a
+    probe accuracy for an early-stopping curve.
+    """
+    config = config or PretrainConfig()
+    check_images(images, encoder.in_channels, "images")
+    if config.batch_size > len(images):
+        raise ValueError(f"batch_size={config.batch_size} is larger than the {len(images)} "
+                         f"images; allowed: 2..{len(images)}")
+    dev = resolve_device(device)
+    generator = seed_everything(config.seed)
+    augment = SimCLRAugment(images.shape[-1], images.shape[1], config.augment)
+    model = METHODS[config.method](
+        encoder, temperature=config.temperature, proj_dim=config.proj_dim,
+        queue_size=config.queue_size, momentum=config.momentum,
+    ).to(dev)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    data = images.to(dev)
+    steps = len(data) // config.batch_size  # drop the last, partial batch (BatchNorm)
+    history = History()
+    bar = tqdm(range(config.epochs), desc=f"{config.method} pre-training", disable=not progress)
+    for epoch in bar:
+        start, total = time.perf_counter(), 0.0
+        model.train()
+        order = torch.randperm(len(data), generator=generator).to(dev)
+        for step in range(steps):
+            batch = data[order[step * config.batch_size:(step + 1) * config.batch_size]]
+            loss = model.loss(augment(batch), augment(batch))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            model.after_step()
+            total += loss.item()
+        history.loss.append(total / steps)
+        history.seconds.append(time.perf_counter() - start)
+        bar.set_postfix(loss=f"{history.loss[-1]:.3f}")
+        encoder.eval()
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, encoder)
+    encoder.eval()
+    return PretrainResult(encoder, model.projector.eval(), history)

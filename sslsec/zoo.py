@@ -1,0 +1,213 @@
+"""The encoder zoo: train an encoder, or load it from a content-addressed cache.
+
+An entry's key hashes the encoder spec (architecture + pre-training config), the SHA-256 of the
+exact training images and :data:`~sslsec.pretrain.TRAINING_CODE_VERSION`. Each entry is two
+files, ``<key>.safetensors`` (weights of the encoder and its projection head) and
+``<key>.json`` (spec, history, SHA-256 of the weights), written atomically (temporary file, then
+rename; the JSON last, so it marks a complete entry). A corrupted or truncated entry is
+reported and retrained, never loaded; nothing is ever unpickled.
+
+Entries are looked up in the shipped, read-only ``data/zoo`` first, then in the cache
+(``$SSLSEC_CACHE``, else ``data/cache``), where new entries are written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from sslsec.augment import AugmentConfig, check_images
+from sslsec.data import PACKAGE_ROOT, ImageSet, pretrain_set
+from sslsec.models import Encoder, ProjectionHead, build_encoder
+from sslsec.pretrain import TRAINING_CODE_VERSION, History, PretrainConfig, pretrain
+from sslsec.profiles import Profile, resolve_device
+from sslsec.seed import seed_everything
+
+SHIPPED_DIR = PACKAGE_ROOT / "data" / "zoo"
+
+
+def cache_dir() -> Path:
+    """Where new zoo entries are written: ``$SSLSEC_CACHE``, else ``<repo>/data/cache``."""
+    return Path(os.environ.get("SSLSEC_CACHE", PACKAGE_ROOT / "data" / "cache"))
+
+
+class CorruptEntryError(RuntimeError):
+    """A zoo entry failed its integrity checks (it is retrained, never loaded)."""
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """What to train: architecture, input shape, pre-training recipe, and a data description."""
+
+    arch: str
+    in_channels: int
+    image_size: int
+    pretrain: PretrainConfig
+    data: str  # human-readable, e.g. "mnist5k/pretrain n=4000 seed=0"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EncoderSpec:
+        cfg = dict(d["pretrain"])
+        aug = cfg.pop("augment")
+        aug["crop_scale"] = tuple(aug["crop_scale"])
+        return cls(d["arch"], d["in_channels"], d["image_size"],
+                   PretrainConfig(**cfg, augment=AugmentConfig(**aug)), d["data"])
+
+
+def sha256_tensor(x: torch.Tensor) -> str:
+    """SHA-256 of a tensor's dtype, shape and bytes."""
+    x = x.detach().cpu().contiguous()
+    h = hashlib.sha256(f"{x.dtype}{tuple(x.shape)}".encode())
+    h.update(x.view(torch.uint8).numpy().tobytes() if x.numel() else b"")
+    return h.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def entry_key(spec: EncoderSpec, data_sha256: str) -> str:
+    """The content address of an entry (24 hex digits of a SHA-256)."""
+    payload = json.dumps({"spec": spec.to_dict(), "data_sha256": data_sha256,
+                          "code": TRAINING_CODE_VERSION}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+@dataclass
+class ZooEntry:
+    """A trained encoder (eval mode) with its projection head, key and metadata."""
+
+    encoder: Encoder
+    projector: nn.Module
+    key: str
+    spec: EncoderSpec
+    history: History
+    from_cache: bool
+    path: Path
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _build(spec: EncoderSpec) -> tuple[Encoder, nn.Module]:
+    encoder = build_encoder(spec.arch, spec.in_channels, spec.image_size)
+    return encoder, ProjectionHead(encoder.feature_dim, out_dim=spec.pretrain.proj_dim)
+
+
+def _load(spec: EncoderSpec, key: str, folder: Path,
+          device: torch.device) -> ZooEntry | None:
+    meta_path, weights_path = folder / f"{key}.json", folder / f"{key}.safetensors"
+    if not meta_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("key") != key:
+            raise CorruptEntryError(f"metadata names key {meta.get('key')!r}")
+        if not weights_path.exists():
+            raise CorruptEntryError("weights file is missing")
+        if sha256_file(weights_path) != meta.get("weights_sha256"):
+            raise CorruptEntryError("weights SHA-256 does not match the metadata")
+        state = load_file(str(weights_path))
+        encoder, projector = _build(spec)
+        encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
+        projector.load_state_dict(
+            {k[10:]: v for k, v in state.items() if k.startswith("projector.")})
+        history = History(**meta["history"])
+    except (CorruptEntryError, json.JSONDecodeError, KeyError, TypeError, RuntimeError,
+            OSError, ValueError) as err:
+        warnings.warn(f"zoo entry {key} in {folder} is corrupted ({err}); retraining it",
+                      stacklevel=3)
+        return None
+    return ZooEntry(encoder.to(device).eval(), projector.to(device).eval(), key, spec, history,
+                    True, weights_path)
+
+
+def _save(entry: ZooEntry, data_sha256: str, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {f"encoder.{k}": v.detach().cpu().contiguous()
+             for k, v in entry.encoder.state_dict().items()}
+    state |= {f"projector.{k}": v.detach().cpu().contiguous()
+              for k, v in entry.projector.state_dict().items()}
+    weights_path = folder / f"{entry.key}.safetensors"
+    _atomic_write(weights_path, lambda tmp: save_file(state, tmp))
+    meta = {
+        "key": entry.key, "spec": entry.spec.to_dict(), "data_sha256": data_sha256,
+        "training_code_version": TRAINING_CODE_VERSION, "torch_version": torch.__version__,
+        "weights_sha256": sha256_file(weights_path), "history": asdict(entry.history),
+    }
+    _atomic_write(folder / f"{entry.key}.json",
+                  lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, sort_keys=True)))
+    entry.path = weights_path
+
+
+def train_or_load(spec: EncoderSpec, images: torch.Tensor, device: str | torch.device = "auto",
+                  cache: str | Path | None = None, progress: bool = True,
+                  retrain: bool = False) -> ZooEntry:
+    """The encoder that ``spec`` pre-trained on ``images`` would give: from the shipped zoo or
+    the cache when a valid entry exists, else trained now (seeded by ``spec.pretrain.seed``)
+    and stored in the cache."""
+    check_images(images, spec.in_channels, "images")
+    if images.shape[-1] != spec.image_size:
+        raise ValueError(f"images are {images.shape[-1]} px but spec.image_size="
+                         f"{spec.image_size}")
+    dev = resolve_device(device)
+    data_sha256 = sha256_tensor(images)
+    key = entry_key(spec, data_sha256)
+    folder = Path(cache) if cache is not None else cache_dir()
+    if not retrain:
+        for where in (SHIPPED_DIR, folder):
+            entry = _load(spec, key, where, dev)
+            if entry is not None:
+                return entry
+    seed_everything(spec.pretrain.seed)
+    encoder, _ = _build(spec)
+    result = pretrain(encoder, images, spec.pretrain, device=dev, progress=progress)
+    entry = ZooEntry(result.encoder, result.projector, key, spec, result.history, False, folder)
+    _save(entry, data_sha256, folder)
+    return entry
+
+
+def spec_for_profile(profile: Profile, seed: int = 0, in_channels: int | None = None,
+                     image_size: int | None = None, data: str | None = None,
+                     **pretrain_changes) -> EncoderSpec:
+    """The spec of the profile's default encoder (its architecture and recipe)."""
+    channels = in_channels or (3 if profile.arch == "resnet18" else 1)
+    size = image_size or (32 if profile.arch == "resnet18" else 28)
+    cfg = PretrainConfig.from_profile(profile, seed=seed, **pretrain_changes)
+    data = data or f"{profile.pretrain_dataset}/pretrain n={profile.n_pretrain} seed={seed}"
+    return EncoderSpec(profile.arch, channels, size, cfg, data)
+
+
+def profile_encoder(profile: Profile, seed: int = 0, progress: bool = True,
+                    data: ImageSet | None = None, **pretrain_changes) -> ZooEntry:
+    """The profile's encoder, pre-trained on its pre-training split (or on ``data``)."""
+    description = None if data is None else f"{data.name} n={len(data)}"
+    data = data if data is not None else pretrain_set(profile, seed)
+    spec = spec_for_profile(profile, seed, data.channels, data.size, description,
+                            **pretrain_changes)
+    return train_or_load(spec, data.x, profile.device, progress=progress)
+
