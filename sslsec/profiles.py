@@ -40,7 +40,7 @@ class AugmentConfig:
         """The same recipe at another strength: 0 = identity, 1 = this recipe."""
         if not 0 <= strength <= 2:
             raise ValueError(f"strength={strength!r} must be in [0, 2]")
-        lo = max(1.0 - strength * (1.0 - self.crop_scale[0]), 0.05)
+        lo = round(max(1.0 - strength * (1.0 - self.crop_scale[0]), 0.05), 6)
         return dataclasses.replace(
             self,
             crop_scale=(min(lo, 1.0), 1.0),

@@ -1,0 +1,132 @@
+import json
+import time
+import warnings
+
+import pytest
+import torch
+
+from sslsec import zoo
+from sslsec.downstream import extract_features
+from sslsec.profiles import get_profile
+
+
+@pytest.fixture
+def tiny(mnist):
+    """A 2-epoch spec on 128 images: trains in about a second."""
+    prof = get_profile("smoke", device="cpu", batch_size=64, epochs=2)
+    return zoo.spec_for_profile(prof, seed=0), mnist.x[:128]
+
+
+def files(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_train_then_load_identical(tiny, isolated_cache, mnist):
+    spec, images = tiny
+    first = zoo.train_or_load(spec, images, device="cpu", progress=False)
+    assert not first.from_cache
+    assert files(isolated_cache) == [f"{first.key}.json", f"{first.key}.safetensors"]
+    start = time.perf_counter()
+    second = zoo.train_or_load(spec, images, device="cpu", progress=False)
+    assert second.from_cache and time.perf_counter() - start < 2.0
+    x = mnist.x[:20]
+    assert torch.equal(extract_features(first.encoder, x), extract_features(second.encoder, x))
+    assert torch.equal(first.projector[0].weight, second.projector[0].weight)
+    assert second.history.loss == first.history.loss
+    meta = json.loads((isolated_cache / f"{first.key}.json").read_text())
+    assert meta["weights_sha256"] == zoo.sha256_file(first.path)
+    assert zoo.EncoderSpec.from_dict(meta["spec"]) == spec
+
+
+def test_retrain_from_the_same_spec_is_bit_identical(tiny, isolated_cache):
+    spec, images = tiny
+    a = zoo.train_or_load(spec, images, device="cpu", progress=False)
+    b = zoo.train_or_load(spec, images, device="cpu", progress=False, retrain=True)
+    assert not b.from_cache
+    for (k, v), (_, w) in zip(a.encoder.state_dict().items(), b.encoder.state_dict().items(),
+                              strict=True):
+        assert torch.equal(v, w), k
+
+
+def test_key_depends_on_config_data_and_code_version(tiny, monkeypatch):
+    spec, images = tiny
+    digest = zoo.sha256_tensor(images)
+    key = zoo.entry_key(spec, digest)
+    other_cfg = zoo.spec_for_profile(get_profile("smoke", batch_size=64, epochs=3))
+    assert zoo.entry_key(other_cfg, digest) != key
+    assert zoo.entry_key(spec, zoo.sha256_tensor(images.flip(0))) != key
+    monkeypatch.setattr(zoo, "TRAINING_CODE_VERSION", "999")
+    assert zoo.entry_key(spec, digest) != key
+
+
+CORRUPTIONS = {
+    "truncated weights": lambda w, m: w.write_bytes(w.read_bytes()[: w.stat().st_size // 2]),
+    "flipped weight byte": lambda w, m: w.write_bytes(
+        w.read_bytes()[:-1] + bytes([w.read_bytes()[-1] ^ 1])),
+    "missing weights": lambda w, m: w.unlink(),
+    "truncated metadata": lambda w, m: m.write_text(m.read_text()[:40]),
+    "metadata of another key": lambda w, m: m.write_text(
+        json.dumps({**json.loads(m.read_text()), "key": "0" * 24})),
+    "weights of another shape": lambda w, m: _swap_weights(w, m),
+}
+
+
+def _swap_weights(w, m):
+    from safetensors.torch import save_file
+
+    save_file({"encoder.net.0.weight": torch.zeros(3)}, str(w))
+    meta = json.loads(m.read_text())
+    meta["weights_sha256"] = zoo.sha256_file(w)  # a consistent but wrong entry
+    m.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("damage", list(CORRUPTIONS))
+def test_corrupted_entry_is_reported_and_retrained(damage, tiny, isolated_cache):
+    spec, images = tiny
+    good = zoo.train_or_load(spec, images, device="cpu", progress=False)
+    weights = isolated_cache / f"{good.key}.safetensors"
+    meta = isolated_cache / f"{good.key}.json"
+    CORRUPTIONS[damage](weights, meta)
+    with pytest.warns(UserWarning, match="corrupted"):
+        again = zoo.train_or_load(spec, images, device="cpu", progress=False)
+    assert not again.from_cache
+    for (k, v), (_, w) in zip(good.encoder.state_dict().items(),
+                              again.encoder.state_dict().items(), strict=True):
+        assert torch.equal(v, w), k
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the repaired entry loads cleanly
+        assert zoo.train_or_load(spec, images, device="cpu", progress=False).from_cache
+
+
+def test_interrupted_write_leaves_no_entry(tiny, isolated_cache, monkeypatch):
+    spec, images = tiny
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zoo, "save_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        zoo.train_or_load(spec, images, device="cpu", progress=False)
+    assert files(isolated_cache) == []  # no temporary file, no half entry
+
+
+def test_cache_never_unpickles(tiny, isolated_cache, monkeypatch):
+    import pickle
+
+    spec, images = tiny
+    zoo.train_or_load(spec, images, device="cpu", progress=False)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the zoo must not unpickle")
+
+    monkeypatch.setattr(pickle, "load", forbidden)
+    monkeypatch.setattr(pickle, "loads", forbidden)
+    monkeypatch.setattr(torch, "load", forbidden)
+    assert zoo.train_or_load(spec, images, device="cpu", progress=False).from_cache
+
+
+def test_profile_encoder_uses_the_profile_split(isolated_cache):
+    prof = get_profile("smoke", device="cpu")
+    entry = zoo.profile_encoder(prof, seed=0, progress=False)
+    assert "mnist5k" in entry.spec.data and entry.spec.arch == "cnn28"
+    assert zoo.profile_encoder(prof, seed=0, progress=False).from_cache
