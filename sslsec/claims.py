@@ -1,0 +1,100 @@
+"""What each chapter claims, checked on its own results, per profile.
+
+A chapter's last cell calls :func:`check`: if the phenomenon it teaches vanishes (a change in
+the code, another seed), the notebook fails with a readable message. ``smoke`` only checks that
+every claimed metric exists and is a finite number; ``laptop`` and ``paper`` check thresholds.
+All thresholds live in :data:`CLAIMS`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from sslsec.profiles import PROFILES
+
+
+@dataclass(frozen=True)
+class Claim:
+    """``metric op threshold`` per profile (``None``: reported, not checked, in that profile)."""
+
+    metric: str
+    op: str
+    laptop: float | None
+    paper: float | None
+    why: str
+
+    def threshold(self, profile: str) -> float | None:
+        return {"laptop": self.laptop, "paper": self.paper}.get(profile)
+
+
+OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b}
+
+CLAIMS: dict[str, list[Claim]] = {
+    "00_foundations": [
+        Claim("linear_probe_mnist", ">=", 0.94, 0.85,
+              "SimCLR features make held-out MNIST linearly separable"),
+        Claim("linear_probe_digits", ">=", 0.90, None,
+              "the encoder transfers to another dataset (UCI digits) it never saw"),
+        Claim("probe_gain_over_random", ">=", 0.02, 0.3,
+              "pre-training beats a random encoder of the same architecture"),
+        Claim("mlp_probe_mnist", ">=", 0.94, None,
+              "a 2-layer MLP head does at least as well as a linear one"),
+    ],
+}
+
+
+class ClaimError(AssertionError):
+    """A chapter's claim does not hold for its results."""
+
+
+def check(chapter: str, metrics: dict[str, float], profile: str) -> list[str]:
+    """Check ``chapter``'s claims on ``metrics``; return the lines checked, raise on failure."""
+    if chapter not in CLAIMS:
+        raise ValueError(f"chapter={chapter!r} has no claims; allowed: {', '.join(CLAIMS)}")
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} is unknown; allowed: {', '.join(PROFILES)}")
+    lines, failures = [], []
+    for claim in CLAIMS[chapter]:
+        value = metrics.get(claim.metric)
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            failures.append(f"{claim.metric}: missing or not a finite number ({value!r})")
+            continue
+        limit = claim.threshold(profile)
+        if limit is None:
+            lines.append(f"{claim.metric} = {value:.4g} (reported only in the {profile} profile)")
+        elif OPS[claim.op](value, limit):
+            lines.append(f"ok  {claim.metric} = {value:.4g} {claim.op} {limit}: {claim.why}")
+        else:
+            failures.append(f"{claim.metric} = {value:.4g}, expected {claim.op} {limit}: "
+                            f"{claim.why}")
+    if failures:
+        raise ClaimError(f"{chapter} ({profile} profile): claim(s) failed:\n  "
+                         + "\n  ".join(failures))
+    return lines
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process (MB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024**2 if sys.platform == "darwin" else peak / 1024
+
+
+def save_results(chapter: str, metrics: dict[str, float], profile: str, seed: int,
+                 folder: str | Path | None = None) -> Path:
+    """Write ``<folder>/<chapter>.json`` (default ``$SSLSEC_RESULTS`` or ``_build/results``)
+    with the metrics, the profile, the seed and the kernel's peak memory."""
+    folder = Path(folder or os.environ.get("SSLSEC_RESULTS", "_build/results"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{chapter}.json"
+    payload = {"chapter": chapter, "profile": profile, "seed": seed,
+               "peak_memory_mb": round(peak_memory_mb(), 1),
+               "metrics": {k: (round(v, 6) if isinstance(v, float) else v)
+                           for k, v in metrics.items()}}
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True))
+    return path

@@ -1,0 +1,165 @@
+"""Figures every chapter uses: image grids, augmented views, embeddings, the threat model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+from sslsec.augment import SimCLRAugment, check_images
+from sslsec.profiles import AugmentConfig
+
+sns.set_theme(context="notebook", style="white")
+
+
+def _to_numpy_image(img: torch.Tensor) -> np.ndarray:
+    img = img.detach().cpu().clamp(0, 1)
+    return img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy()
+
+
+def image_grid(images: torch.Tensor, nrow: int = 8, titles: Sequence[str] | None = None,
+               row_labels: Sequence[str] | None = None, scale: float = 1.2) -> Figure:
+    """A grid of images (``(N, C, H, W)`` in [0, 1]), ``nrow`` per row."""
+    check_images(images, name="images")
+    if not isinstance(nrow, int) or nrow <= 0:
+        raise ValueError(f"nrow={nrow!r} must be a positive integer")
+    n = len(images)
+    rows = max(1, -(-n // nrow))
+    fig, axes = plt.subplots(rows, nrow, figsize=(scale * nrow, scale * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if i < n:
+            ax.imshow(_to_numpy_image(images[i]), cmap="gray", vmin=0, vmax=1)
+            if titles is not None and i < len(titles):
+                ax.set_title(titles[i], fontsize=8)
+    if row_labels is not None:
+        for r, label in enumerate(row_labels[:rows]):
+            axes[r, 0].set_ylabel(label, fontsize=9, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def augmented_views(images: torch.Tensor, config: AugmentConfig, n_views: int = 6) -> Figure:
+    """Each row: an original image, then ``n_views`` random SimCLR views of it."""
+    check_images(images, name="images")
+    aug = SimCLRAugment(images.shape[-1], images.shape[1], config)
+    views = torch.stack([images, *aug.views(images, n_views)], dim=1).flatten(0, 1)
+    titles = ["original"] + [f"view {i + 1}" for i in range(n_views)]
+    return image_grid(views, nrow=n_views + 1, titles=titles)
+
+
+def strength_grid(image: torch.Tensor, config: AugmentConfig,
+                  strengths: Sequence[float] = (0.0, 0.5, 1.0, 1.5), n_views: int = 6) -> Figure:
+    """Views of one image at several augmentation strengths (one row per strength)."""
+    check_images(image, name="image")
+    rows = []
+    for s in strengths:
+        aug = SimCLRAugment(image.shape[-1], image.shape[1], config.scaled(s))
+        rows.append(torch.cat(aug.views(image[:1], n_views)))
+    fig = image_grid(torch.cat(rows), nrow=n_views,
+                     row_labels=[f"strength {s:g}" for s in strengths])
+    return fig
+
+
+def embedding_plot(features: torch.Tensor, labels: torch.Tensor, method: str = "pca",
+                   ax: Axes | None = None, title: str | None = None, seed: int = 0) -> Axes:
+    """2-D PCA or t-SNE map of ``features`` coloured by ``labels``."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    if method not in ("pca", "tsne"):
+        raise ValueError(f"method={method!r} is unknown; allowed: pca, tsne")
+    f = features.detach().cpu().numpy()
+    xy = (PCA(2, random_state=seed).fit_transform(f) if method == "pca"
+          else TSNE(2, random_state=seed, init="pca", perplexity=30).fit_transform(f))
+    ax = ax or plt.subplots(figsize=(4.5, 4.5))[1]
+    sns.scatterplot(x=xy[:, 0], y=xy[:, 1], hue=labels.cpu().numpy(), palette="tab10", s=10,
+                    linewidth=0, legend="full", ax=ax)
+    ax.legend(title="class", fontsize=7, title_fontsize=8, markerscale=1.5, loc="best", ncol=2)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or method.upper())
+    return ax
+
+
+def training_curve(losses: Sequence[float], ax: Axes | None = None,
+                   label: str = "contrastive loss") -> Axes:
+    """Per-epoch loss of a pre-training run."""
+    ax = ax or plt.subplots(figsize=(4.5, 3))[1]
+    ax.plot(range(1, len(losses) + 1), losses, marker="o", ms=3)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(label)
+    sns.despine(ax=ax)
+    return ax
+
+
+# --- the Encoder-as-a-Service threat model ---------------------------------------------------
+
+#: attacker positions on the threat-model figure, keyed by the chapters that use them
+ATTACKERS: dict[str, tuple[str, str, tuple[float, float]]] = {
+    # key: (label, the box it targets, position)
+    "poisoner": ("poisoner\n(07 targeted, 10 availability)", "data", (1.0, 0.6)),
+    "backdoor": ("malicious provider\n(08 backdoor)", "encoder", (3.6, 0.6)),
+    "api": ("API client\n(01 membership, 02 property,\n03 stealing, 04 recipe)", "api",
+            (6.2, 0.35)),
+    "inversion": ("curious provider\n(06 inversion)", "api", (6.2, 4.7)),
+    "adversarial": ("input attacker\n(09 adversarial)", "users", (9.0, 0.6)),
+    "owner": ("owner's check\n(05 watermark)", "encoder", (3.6, 4.7)),
+}
+
+_BOXES = {
+    "data": ("pre-training\ndata", (0.2, 2.2), "#c6dbef"),
+    "encoder": ("pre-trained\nencoder", (2.8, 2.2), "#9ecae1"),
+    "api": ("Encoder-as-\na-Service API", (5.4, 2.2), "#6baed6"),
+    "users": ("downstream\nclassifiers\n(users)", (8.1, 2.2), "#c7e9c0"),
+}
+
+
+def threat_model(highlight: str | Sequence[str] | None = None,
+                 title: str = "Encoder-as-a-Service: who attacks where") -> Figure:
+    """The EaaS pipeline (data → encoder → API → downstream users) and the attackers' positions.
+
+    ``highlight``: one or more keys of :data:`ATTACKERS` drawn in red; the others are grey.
+    """
+    keys = [highlight] if isinstance(highlight, str) else list(highlight or [])
+    for key in keys:
+        if key not in ATTACKERS:
+            raise ValueError(f"highlight={key!r} is unknown; allowed: {', '.join(ATTACKERS)}")
+    fig, ax = plt.subplots(figsize=(11, 4.2))
+    ax.set_xlim(-0.2, 10.5)
+    ax.set_ylim(-0.3, 5.6)
+    ax.axis("off")
+    w, h = 1.9, 1.3
+    centres = {}
+    for key, (label, (x, y), colour) in _BOXES.items():
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=colour,
+                                    ec="black", lw=1.2))
+        ax.text(x + w / 2, y + h / 2, label, ha="center", va="center", fontsize=10)
+        centres[key] = (x + w / 2, y + h / 2)
+    order = list(_BOXES)
+    for a, b in zip(order, order[1:], strict=False):
+        (xa, ya), (xb, yb) = centres[a], centres[b]
+        ax.add_patch(FancyArrowPatch((xa + w / 2, ya), (xb - w / 2, yb), arrowstyle="-|>",
+                                     mutation_scale=16, lw=1.5))
+    for key, (label, target, (x, y)) in ATTACKERS.items():
+        active = not keys or key in keys
+        colour = "#cb181d" if key in keys else ("#444444" if active else "#bbbbbb")
+        ax.text(x, y, label, ha="center", va="center", fontsize=8.5, color=colour,
+                bbox=dict(boxstyle="round,pad=0.3", fc="white", ec=colour, lw=1))
+        tx, ty = centres[target]
+        ty = ty - h / 2 if y < ty else ty + h / 2
+        ax.add_patch(FancyArrowPatch((x, y + (0.45 if y < ty else -0.45)), (tx, ty),
+                                     arrowstyle="-|>", mutation_scale=12, lw=1, color=colour,
+                                     linestyle="--"))
+    ax.set_title(title, fontsize=12)
+    fig.tight_layout()
+    return fig
