@@ -5,14 +5,16 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+JB     := $(VENV)/bin/jupyter-book build . --config jupyter-book.yml --toc _toc.yml
 
-.PHONY: help venv test unit lint book bench clean
+.PHONY: help venv test lint unit nbval chapters site book bench chromium clean
 
 help:
-	@echo "make book   run every chapter (laptop profile) and build the site"
-	@echo "make test   lint + all tests"
-	@echo "make bench  pre-training throughput benchmark"
-	@echo "make venv   create $(VENV) and install sslsec with its dependencies"
+	@echo "make book      run every chapter (laptop profile), store outputs, build the site"
+	@echo "make test      lint, unit + smoke + site/browser tests, nbval of every chapter"
+	@echo "make chapters  run every chapter (laptop) and store stripped outputs in chapters/"
+	@echo "make site      build the site from the stored outputs (warnings are errors)"
+	@echo "make bench     speed and quality benchmarks"
 
 # torch==2.14.1 / torchvision==0.29.1 (pinned in pyproject.toml) come from this machine's disk.
 $(STAMP): pyproject.toml
@@ -22,23 +24,35 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The browser test uses Debian's Chromium (no browser download).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sslsec tests benchmarks
-
-test: lint
-	$(VENV)/bin/pytest -q
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q -m "not slow"
 
-book: $(STAMP)
-	@if ls chapters/*.ipynb >/dev/null 2>&1; then \
-		$(PY) -m sslsec run all --profile laptop; \
-	else \
-		echo "no chapters yet: nothing to run"; \
-	fi
+# Re-run every chapter in the laptop profile; compare the cells marked NBVAL_CHECK_OUTPUT.
+nbval: $(STAMP)
+	$(VENV)/bin/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env chapters/
+
+test: lint chromium
+	$(VENV)/bin/pytest -q
+	$(MAKE) --no-print-directory nbval
+
+chapters: $(STAMP)
+	$(PY) -m sslsec run all --profile laptop --store
+
+site: $(STAMP)
+	$(JB) -W -n --keep-going
+
+book: chapters site
 
 bench: $(STAMP)
+	$(PY) benchmarks/laptop_encoder.py
 	$(PY) benchmarks/pretrain_throughput.py
 
 clean:

@@ -96,5 +96,5 @@ def save_results(chapter: str, metrics: dict[str, float], profile: str, seed: in
                "peak_memory_mb": round(peak_memory_mb(), 1),
                "metrics": {k: (round(v, 6) if isinstance(v, float) else v)
                            for k, v in metrics.items()}}
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True))
+    path.write_text(json.dumps(payload, indent=2))
     return path

@@ -1,0 +1,158 @@
+"""Run chapters with papermill: ``python -m sslsec run NN|all --profile P --seed S``.
+
+Executed notebooks go to ``_build/executed/``, results JSON to ``_build/results/``, and a table
+(chapter, seconds, peak memory, headline metrics) is printed. A failing cell fails the run and
+names the chapter and the cell. ``--store`` writes the executed notebooks back into
+``chapters/``, stripped of papermill metadata, timestamps and the injected-parameters cell
+(this is how the committed outputs are made: ``make chapters``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from sslsec.data import PACKAGE_ROOT
+from sslsec.profiles import DEVICES, PROFILES
+
+CHAPTERS_DIR = PACKAGE_ROOT / "chapters"
+BUILD_DIR = PACKAGE_ROOT / "_build"
+
+
+def chapter_paths() -> list[Path]:
+    """The chapter notebooks, in order (``chapters/NN_*.ipynb``)."""
+    return sorted(p for p in CHAPTERS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def select(selector: str) -> list[Path]:
+    """``all``, a number (``0``, ``00``) or a chapter name (``00_foundations``)."""
+    paths = chapter_paths()
+    if selector == "all":
+        return paths
+    for p in paths:
+        if selector in (p.stem, p.stem[:2]) or (selector.isdigit() and int(selector) ==
+                                                 int(p.stem[:2])):
+            return [p]
+    raise ValueError(f"chapter={selector!r} is unknown; allowed: all, "
+                     + ", ".join(p.stem for p in paths))
+
+
+class ChapterFailed(RuntimeError):
+    """A chapter's cell raised: the message names the chapter and the cell."""
+
+
+@dataclass
+class RunRecord:
+    chapter: str
+    seconds: float
+    peak_memory_mb: float | None
+    metrics: dict = field(default_factory=dict)
+
+
+def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Remove papermill metadata, execution timestamps and the injected-parameters cell."""
+    nb.metadata.pop("papermill", None)
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    count = 0
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            if cell.get("execution_count") is not None or cell.outputs:
+                count += 1
+                cell.execution_count = count
+                for out in cell.outputs:
+                    if "execution_count" in out:
+                        out["execution_count"] = count
+    return nb
+
+
+def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str = "auto",
+                build_dir: Path = BUILD_DIR, store: bool = False) -> RunRecord:
+    """Execute one chapter with papermill; return its record (raise ``ChapterFailed``)."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} is unknown; allowed: {', '.join(PROFILES)}")
+    if device not in DEVICES:
+        raise ValueError(f"device={device!r} is unknown; allowed: {', '.join(DEVICES)}")
+    if store and profile != "laptop":
+        raise ValueError("store=True keeps laptop-profile outputs only; use profile='laptop'")
+    executed, results = build_dir / "executed", build_dir / "results"
+    executed.mkdir(parents=True, exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{path.stem}.json").unlink(missing_ok=True)
+    out = executed / path.name
+    env_before = os.environ.get("SSLSEC_RESULTS")
+    os.environ["SSLSEC_RESULTS"] = str(results.resolve())
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(path), str(out), parameters={"PROFILE": profile, "SEED": seed, "DEVICE": device},
+            kernel_name="python3", cwd=str(path.parent), progress_bar=False,
+        )
+    except PapermillExecutionError as err:
+        raise ChapterFailed(f"chapter {path.stem} failed in cell {err.exec_count} "
+                            f"(cell index {err.cell_index}): {err.ename}: {err.evalue}") from err
+    finally:
+        if env_before is None:
+            os.environ.pop("SSLSEC_RESULTS", None)
+        else:
+            os.environ["SSLSEC_RESULTS"] = env_before
+    seconds = time.perf_counter() - start
+    result_file = results / f"{path.stem}.json"
+    payload = json.loads(result_file.read_text()) if result_file.exists() else {}
+    if store:
+        nb = strip(nbformat.read(out, as_version=4))
+        nbformat.write(nb, path)
+    return RunRecord(path.stem, seconds, payload.get("peak_memory_mb"), payload.get("metrics", {}))
+
+
+def format_table(records: list[RunRecord], n_metrics: int = 3) -> str:
+    """A plain-text table: chapter, seconds, peak memory, the first metrics."""
+    rows = [("chapter", "seconds", "peak MB", "headline metrics")]
+    for r in records:
+        metrics = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in list(r.metrics.items())[:n_metrics])
+        peak = f"{r.peak_memory_mb:.0f}" if r.peak_memory_mb is not None else "-"
+        rows.append((r.chapter, f"{r.seconds:.1f}", peak, metrics))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}  {d}"
+                     for a, b, c, d in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sslsec", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute chapters with papermill")
+    run.add_argument("chapter", help="all, a number (00) or a name (00_foundations)")
+    run.add_argument("--profile", default="laptop", choices=list(PROFILES))
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default="auto", choices=list(DEVICES))
+    run.add_argument("--store", action="store_true",
+                     help="write stripped executed notebooks back into chapters/ (laptop only)")
+    args = parser.parse_args(argv)
+    try:
+        paths = select(args.chapter)
+    except ValueError as err:
+        parser.error(str(err))
+    records = []
+    try:
+        for path in paths:
+            print(f"running {path.stem} ({args.profile}, seed {args.seed}) ...", flush=True)
+            records.append(run_chapter(path, args.profile, args.seed, args.device,
+                                       store=args.store))
+    except ChapterFailed as err:
+        print(format_table(records))
+        print(f"FAILED: {err}", file=sys.stderr)
+        return 1
+    print(format_table(records))
+    return 0

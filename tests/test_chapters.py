@@ -1,0 +1,96 @@
+"""Chapter notebooks: structure of the committed files, and execution through the runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from sslsec import run
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = run.chapter_paths()
+SECTIONS = ["learning goals", "threat model", "opportunities and challenges", "results",
+            "exercises", "references"]
+
+
+def test_chapters_exist():
+    assert [p.stem[:2] for p in CHAPTERS][:1] == ["00"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_committed_notebook_is_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be parameters"
+    params = dict(re.findall(r"^(\w+) = (.+?)(?:\s+#.*)?$", code[0].source, re.M))
+    assert params == {"PROFILE": '"laptop"', "SEED": "0", "DEVICE": '"auto"'}
+    assert "papermill" not in nb.metadata
+    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    assert all("execution" not in c.metadata and "papermill" not in c.metadata for c in code)
+    assert any(c.outputs for c in code), "stored outputs are missing (run `make chapters`)"
+    outputs = json.dumps([c.outputs for c in code])
+    assert not any(o.output_type == "error" for c in code for o in c.outputs)
+    assert not re.search(r"/(work|root|tmp|home|Users)/", outputs), "an absolute path is stored"
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", json.dumps(nb)), "a timestamp is stored"
+    assert sum("image/png" in o.get("data", {}) for c in code for o in c.outputs) >= 2
+    assert "check(" in code[-1].source or any("claims.check" in c.source for c in code)
+    text = " ".join(c.source.lower() for c in nb.cells if c.cell_type == "markdown")
+    for section in SECTIONS:
+        assert section in text, f"section {section!r} is missing"
+    assert any("solution" in c.metadata.get("tags", []) for c in code), "no tagged solution"
+
+
+def test_strip_removes_papermill_traces():
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["papermill"] = {"duration": 1.0}
+    params = nbformat.v4.new_code_cell("PROFILE = 'smoke'")
+    params.metadata["tags"] = ["injected-parameters"]
+    cell = nbformat.v4.new_code_cell("print(1)", execution_count=7)
+    cell.metadata["papermill"] = {"start_time": "2026-01-01T00:00:00"}
+    cell.metadata["execution"] = {"iopub.status.busy": "2026-01-01T00:00:00"}
+    nb.cells = [params, cell]
+    out = run.strip(nb)
+    assert "papermill" not in out.metadata and len(out.cells) == 1
+    assert out.cells[0].metadata == {} and out.cells[0].execution_count == 1
+
+
+def test_select_chapters():
+    assert run.select("0") == run.select("00") == run.select("00_foundations") == CHAPTERS[:1]
+    assert run.select("all") == CHAPTERS
+    with pytest.raises(ValueError, match="chapter='99'.*allowed: all"):
+        run.select("99")
+
+
+def test_failing_cell_names_chapter_and_cell(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('PROFILE = "laptop"\nSEED = 0\nDEVICE = "auto"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_code_cell("raise RuntimeError('the phenomenon vanished')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    path = tmp_path / "99_broken.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(run.ChapterFailed, match=r"99_broken failed in cell \d.*vanished"):
+        run.run_chapter(path, "smoke", build_dir=tmp_path / "_build")
+
+
+def test_every_chapter_runs_in_the_smoke_profile(tmp_path):
+    """``python -m sslsec run all --profile smoke``: executed notebooks, results, a table."""
+    env = {**os.environ, "SSLSEC_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-m", "sslsec", "run", "all", "--profile", "smoke"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60 * 15)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for path in CHAPTERS:
+        result = json.loads((ROOT / "_build" / "results" / f"{path.stem}.json").read_text())
+        assert result["profile"] == "smoke" and result["metrics"]
+        assert (ROOT / "_build" / "executed" / path.name).exists()
+        assert path.stem in proc.stdout
+    assert "peak MB" in proc.stdout
