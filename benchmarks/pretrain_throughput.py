@@ -113,6 +113,8 @@ def main() -> None:
                         help="DataLoader workers of the tutorial pipeline (0 = main process)")
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     args = parser.parse_args()
+    if min(args.epochs, args.warmup, args.repeats) < 1 or args.num_workers < 0:
+        parser.error("--epochs, --warmup and --repeats must be >= 1, --num-workers >= 0")
 
     seed_everything(SEED)
     profile = get_profile("laptop")

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +75,20 @@ def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+@contextmanager
+def _environ(values: dict[str, str]):
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str = "auto",
                 build_dir: Path = BUILD_DIR, store: bool = False) -> RunRecord:
     """Execute one chapter with papermill; return its record (raise ``ChapterFailed``)."""
@@ -91,22 +106,19 @@ def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str 
     results.mkdir(parents=True, exist_ok=True)
     (results / f"{path.stem}.json").unlink(missing_ok=True)
     out = executed / path.name
-    env_before = os.environ.get("SSLSEC_RESULTS")
-    os.environ["SSLSEC_RESULTS"] = str(results.resolve())
+    # The kernel inherits these: results go to the build folder; no progress bars are stored.
+    kernel_env = {"SSLSEC_RESULTS": str(results.resolve()), "TQDM_DISABLE": "1"}
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(path), str(out), parameters={"PROFILE": profile, "SEED": seed, "DEVICE": device},
-            kernel_name="python3", cwd=str(path.parent), progress_bar=False,
-        )
+        with _environ(kernel_env):
+            papermill.execute_notebook(
+                str(path), str(out),
+                parameters={"PROFILE": profile, "SEED": seed, "DEVICE": device},
+                kernel_name="python3", cwd=str(path.parent), progress_bar=False,
+            )
     except PapermillExecutionError as err:
         raise ChapterFailed(f"chapter {path.stem} failed in cell {err.exec_count} "
                             f"(cell index {err.cell_index}): {err.ename}: {err.evalue}") from err
-    finally:
-        if env_before is None:
-            os.environ.pop("SSLSEC_RESULTS", None)
-        else:
-            os.environ["SSLSEC_RESULTS"] = env_before
     seconds = time.perf_counter() - start
     result_file = results / f"{path.stem}.json"
     payload = json.loads(result_file.read_text()) if result_file.exists() else {}

@@ -146,10 +146,12 @@ def threat_model(highlight: str | Sequence[str] | None = None,
         ax.text(x + w / 2, y + h / 2, label, ha="center", va="center", fontsize=10)
         centres[key] = (x + w / 2, y + h / 2)
     order = list(_BOXES)
-    for a, b in zip(order, order[1:], strict=False):
+    for (a, b), verb in zip(zip(order, order[1:], strict=False),
+                            ("pre-train", "host", "features"), strict=True):
         (xa, ya), (xb, yb) = centres[a], centres[b]
-        ax.add_patch(FancyArrowPatch((xa + w / 2, ya), (xb - w / 2, yb), arrowstyle="-|>",
-                                     mutation_scale=16, lw=1.5))
+        ax.annotate("", xy=(xb - w / 2 - 0.05, yb), xytext=(xa + w / 2 + 0.05, ya),
+                    arrowprops=dict(arrowstyle="-|>", lw=2, color="black", mutation_scale=18))
+        ax.text((xa + xb) / 2, ya + 0.12, verb, ha="center", va="bottom", fontsize=8)
     for key, (label, target, (x, y)) in ATTACKERS.items():
         active = not keys or key in keys
         colour = "#cb181d" if key in keys else ("#444444" if active else "#bbbbbb")
