@@ -34,6 +34,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
+from sslsec.augment import SimCLRAugment
 from sslsec.data import pretrain_set
 from sslsec.models import build_encoder
 from sslsec.pretrain import PretrainConfig, SimCLR, pretrain
@@ -103,6 +104,32 @@ def bench_tutorial(images: torch.Tensor, profile: Profile, epochs: int, warmup: 
     return time.perf_counter() - start
 
 
+def views_sslsec(images: torch.Tensor, profile: Profile, epochs: int) -> float:
+    """Seconds to make both views of every image (no model): the batched kornia pipeline."""
+    seed_everything(SEED)
+    aug = SimCLRAugment(images.shape[-1], images.shape[1], profile.augment)
+    data, bs = images.to(profile.torch_device()), profile.batch_size
+    start = time.perf_counter()
+    for _ in range(epochs):
+        order = torch.randperm(len(data))
+        for i in range(len(data) // bs):
+            batch = data[order[i * bs:(i + 1) * bs]]
+            aug(batch), aug(batch)
+    return time.perf_counter() - start
+
+
+def views_tutorial(images: torch.Tensor, profile: Profile, epochs: int, num_workers: int) -> float:
+    """Seconds to make both views of every image (no model): PIL transforms + DataLoader."""
+    seed_everything(SEED)
+    loader = DataLoader(TwoViewPIL(images, profile.augment), batch_size=profile.batch_size,
+                        shuffle=True, drop_last=True, num_workers=num_workers)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for _views in loader:
+            pass
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per pipeline")
@@ -128,6 +155,13 @@ def main() -> None:
     seconds = {name: min(times) for name, times in runs.items()}
     rates = {name: n / s for name, s in seconds.items()}
     ratio = rates["sslsec"] / rates["tutorial"]
+    view_seconds = {
+        "sslsec": min(views_sslsec(images, profile, args.epochs) for _ in range(args.repeats)),
+        "tutorial": min(views_tutorial(images, profile, args.epochs, args.num_workers)
+                        for _ in range(args.repeats)),
+    }
+    view_rates = {name: n / s for name, s in view_seconds.items()}
+    view_ratio = view_rates["sslsec"] / view_rates["tutorial"]
 
     print(f"{len(images)} images, batch {profile.batch_size}, {args.epochs} epochs, best of "
           f"{args.repeats}, device {profile.torch_device()}, {torch.get_num_threads()} torch "
@@ -137,11 +171,17 @@ def main() -> None:
     for name, s in seconds.items():
         print(f"{labels[name]:<22} {rates[name]:>10.0f} {s:>9.2f}")
     print(f"ratio (sslsec / tutorial): {ratio:.2f}×")
+    print("\naugmentation pipeline alone (two views per image, no model):")
+    for name, s in view_seconds.items():
+        print(f"{labels[name]:<22} {view_rates[name]:>10.0f} {s:>9.2f}")
+    print(f"ratio (sslsec / tutorial): {view_ratio:.2f}×")
     if args.json:
         args.json.write_text(json.dumps({
             "images": len(images), "batch_size": profile.batch_size, "epochs": args.epochs,
             "num_workers": args.num_workers, "device": str(profile.torch_device()),
             "images_per_s": rates, "seconds": seconds, "all_seconds": runs, "ratio": ratio,
+            "views_only": {"images_per_s": view_rates, "seconds": view_seconds,
+                           "ratio": view_ratio},
         }, indent=2) + "\n")
 
 

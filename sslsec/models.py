@@ -24,9 +24,12 @@ class Encoder(nn.Module):
 
 
 class SmallCNN(Encoder):
-    """Three conv blocks for 28×28 images (the laptop encoder, ~0.1 M parameters)."""
+    """Three conv blocks for 28×28 images (the laptop encoder: ~30 k parameters, ~2 MFLOP).
 
-    def __init__(self, in_channels: int = 1, width: int = 32, feature_dim: int = 128,
+    Width 16 rather than 32: on two CPU cores it pre-trains 3× faster per epoch and reaches the
+    same linear-probe accuracy in fewer seconds (benchmarks/laptop_encoder.py)."""
+
+    def __init__(self, in_channels: int = 1, width: int = 16, feature_dim: int = 128,
                  image_size: int = 28) -> None:
         super().__init__()
         self.in_channels, self.feature_dim, self.image_size = in_channels, feature_dim, image_size

@@ -68,8 +68,8 @@ class SimCLR(nn.Module):
         self.projector = ProjectionHead(encoder.feature_dim, out_dim=proj_dim)
 
     def loss(self, v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
-        return nt_xent(self.projector(self.encoder(v1)), self.projector(self.encoder(v2)),
-                       self.temperature)
+        z = self.projector(self.encoder(torch.cat([v1, v2])))  # both views in one pass
+        return nt_xent(z[: len(v1)], z[len(v1):], self.temperature)
 
     def after_step(self) -> None:
         pass
@@ -89,10 +89,10 @@ class MoCoV2(nn.Module):
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
 
     def loss(self, v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
-        q1, q2 = self.projector(self.encoder(v1)), self.projector(self.encoder(v2))
+        n, both = len(v1), torch.cat([v1, v2])  # both views in one pass
+        q1, q2 = self.projector(self.encoder(both)).split(n)
         with torch.no_grad():
-            k1 = self.key_projector(self.key_encoder(v1))
-            k2 = self.key_projector(self.key_encoder(v2))
+            k1, k2 = self.key_projector(self.key_encoder(both)).split(n)
         loss = 0.5 * (info_nce(q1, k2, self.queue, self.temperature)
                       + info_nce(q2, k1, self.queue, self.temperature))
         self._enqueue(torch.cat([k1, k2]))
@@ -197,10 +197,12 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
     dev = resolve_device(device)
     generator = seed_everything(config.seed)
     augment = SimCLRAugment(images.shape[-1], images.shape[1], config.augment)
+    # channels_last: oneDNN (CPU) and cuDNN (GPU) convolutions run faster on NHWC tensors.
+    fmt = torch.channels_last
     model = METHODS[config.method](
         encoder, temperature=config.temperature, proj_dim=config.proj_dim,
         queue_size=config.queue_size, momentum=config.momentum,
-    ).to(dev)
+    ).to(dev, memory_format=fmt)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     data = images.to(dev)
@@ -213,7 +215,8 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
         order = torch.randperm(len(data), generator=generator).to(dev)
         for step in range(steps):
             batch = data[order[step * config.batch_size:(step + 1) * config.batch_size]]
-            loss = model.loss(augment(batch), augment(batch))
+            v1, v2 = (augment(batch).contiguous(memory_format=fmt) for _ in range(2))
+            loss = model.loss(v1, v2)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -225,5 +228,6 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
         encoder.eval()
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, encoder)
+    model.to(memory_format=torch.contiguous_format)
     encoder.eval()
     return PretrainResult(encoder, model.projector.eval(), history)

@@ -93,7 +93,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "laptop": Profile(
         name="laptop", pretrain_dataset="mnist5k", downstream_datasets=("mnist5k", "digits"),
-        arch="cnn28", n_pretrain=4000, n_downstream_train=4000, n_test=1000, epochs=15,
+        arch="cnn28", n_pretrain=4000, n_downstream_train=4000, n_test=1000, epochs=25,
         batch_size=256, lr=2e-3, temperature=0.2, augment=_MNIST_AUG, probe_epochs=100,
     ),
     "paper": Profile(
