@@ -36,8 +36,9 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     if temperature <= 0:
         raise ValueError(f"temperature={temperature!r} must be > 0")
     n = z1.shape[0]
-    z = F.normalize(torch.cat([z1, z2]), dim=1)
-    sim = z @ z.T / temperature
+    with torch.autocast(z1.device.type, enabled=False):  # the loss in float32, always
+        z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+        sim = z @ z.T / temperature
     sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
     targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
     return F.cross_entropy(sim, targets)
@@ -50,9 +51,10 @@ def info_nce(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor,
         raise ValueError("q and k must be (N, D) and queue (K, D) with the same D")
     if temperature <= 0:
         raise ValueError(f"temperature={temperature!r} must be > 0")
-    q, k = F.normalize(q, dim=1), F.normalize(k, dim=1)
-    pos = (q * k).sum(dim=1, keepdim=True)
-    neg = q @ F.normalize(queue, dim=1).T
+    with torch.autocast(q.device.type, enabled=False):  # the loss in float32, always
+        q, k = F.normalize(q.float(), dim=1), F.normalize(k.float(), dim=1)
+        pos = (q * k).sum(dim=1, keepdim=True)
+        neg = q @ F.normalize(queue.float(), dim=1).T
     logits = torch.cat([pos, neg], dim=1) / temperature
     return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
 
@@ -100,7 +102,7 @@ class MoCoV2(nn.Module):
 
     @torch.no_grad()
     def _enqueue(self, keys: torch.Tensor) -> None:
-        keys = F.normalize(keys, dim=1)[: len(self.queue)]
+        keys = F.normalize(keys.float(), dim=1)[: len(self.queue)]
         idx = (self.queue_ptr + torch.arange(len(keys), device=keys.device)) % len(self.queue)
         self.queue[idx] = keys
         self.queue_ptr.copy_((self.queue_ptr + len(keys)) % len(self.queue))
@@ -135,6 +137,7 @@ class PretrainConfig:
     momentum: float = 0.99
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
+    mixed_precision: bool = True  # bfloat16 autocast where the device computes it natively
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -181,6 +184,15 @@ class PretrainResult:
     history: History
 
 
+def bf16_native(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively (CUDA with bf16, or an AVX512-BF16 CPU)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
+    return False
+
+
 def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | None = None,
              device: str | torch.device = "auto", progress: bool = True,
              on_epoch_end: Callable[[int, Encoder], None] | None = None) -> PretrainResult:
@@ -207,6 +219,7 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
     optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     data = images.to(dev)
     steps = len(data) // config.batch_size  # drop the last, partial batch (BatchNorm)
+    use_bf16 = config.mixed_precision and bf16_native(dev)
     history = History()
     bar = tqdm(range(config.epochs), desc=f"{config.method} pre-training", disable=not progress)
     for epoch in bar:
@@ -216,7 +229,8 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
         for step in range(steps):
             batch = data[order[step * config.batch_size:(step + 1) * config.batch_size]]
             v1, v2 = (augment(batch).contiguous(memory_format=fmt) for _ in range(2))
-            loss = model.loss(v1, v2)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+                loss = model.loss(v1, v2)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

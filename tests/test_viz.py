@@ -1,0 +1,34 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from sslsec import viz  # noqa: E402
+from sslsec.profiles import AugmentConfig  # noqa: E402
+
+
+def test_image_grid_and_views(digits):
+    fig = viz.image_grid(digits.x[:10], nrow=4, titles=[str(i) for i in range(10)])
+    assert len(fig.axes) == 12
+    fig = viz.augmented_views(digits.x[:2], AugmentConfig(flip_p=0), n_views=3)
+    assert len(fig.axes) == 8
+    fig = viz.strength_grid(digits.x[:1], AugmentConfig(), strengths=(0, 1), n_views=2)
+    assert len(fig.axes) == 4
+
+
+def test_embedding_plot_and_curve(digits):
+    ax = viz.embedding_plot(digits.x[:200].flatten(1), digits.y[:200], method="pca")
+    assert len(ax.collections) >= 1
+    with pytest.raises(ValueError, match="method='umap'"):
+        viz.embedding_plot(torch.rand(5, 3), torch.zeros(5), method="umap")
+    assert len(viz.training_curve([3.0, 2.0]).lines) == 1
+
+
+def test_threat_model_highlights_known_attackers():
+    fig = viz.threat_model(highlight=["api", "poisoner"])
+    reds = [t for t in fig.axes[0].texts if t.get_color() == "#cb181d"]
+    assert len(reds) == 2
+    with pytest.raises(ValueError, match="highlight='ghost'"):
+        viz.threat_model(highlight="ghost")
