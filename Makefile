@@ -47,7 +47,7 @@ chapters: $(STAMP)
 	$(PY) -m sslsec run all --profile laptop --store
 
 site: $(STAMP)
-	$(JB) -W -n --keep-going
+	$(JB) -W --keep-going
 
 book: chapters site
 

@@ -7,6 +7,7 @@ is one short loop: two augmented views → method loss → optimiser step.
 from __future__ import annotations
 
 import copy
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -198,7 +199,9 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
              on_epoch_end: Callable[[int, Encoder], None] | None = None) -> PretrainResult:
     """Pre-train ``encoder`` in place on unlabelled ``images`` (N, C, H, W in [0, 1]).
 
-    ``on_epoch_end(epoch, encoder)`` runs after every epoch (in eval mode), e.g. to record a
+    A tqdm bar shows progress unless ``progress=False`` or ``$SSLSEC_PROGRESS`` is ``0`` (the
+    chapter runner sets it, so that stored outputs hold no bars). ``on_epoch_end(epoch, encoder)``
+    runs after every epoch (in eval mode), e.g. to record a
     probe accuracy for an early-stopping curve.
     """
     config = config or PretrainConfig()
@@ -221,7 +224,8 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
     steps = len(data) // config.batch_size  # drop the last, partial batch (BatchNorm)
     use_bf16 = config.mixed_precision and bf16_native(dev)
     history = History()
-    bar = tqdm(range(config.epochs), desc=f"{config.method} pre-training", disable=not progress)
+    quiet = not progress or os.environ.get("SSLSEC_PROGRESS") == "0"  # the runner sets it
+    bar = tqdm(range(config.epochs), desc=f"{config.method} pre-training", disable=quiet)
     for epoch in bar:
         start, total = time.perf_counter(), 0.0
         model.train()

@@ -107,7 +107,7 @@ def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str 
     (results / f"{path.stem}.json").unlink(missing_ok=True)
     out = executed / path.name
     # The kernel inherits these: results go to the build folder; no progress bars are stored.
-    kernel_env = {"SSLSEC_RESULTS": str(results.resolve()), "TQDM_DISABLE": "1"}
+    kernel_env = {"SSLSEC_RESULTS": str(results.resolve()), "SSLSEC_PROGRESS": "0"}
     start = time.perf_counter()
     try:
         with _environ(kernel_env):

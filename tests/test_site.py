@@ -43,7 +43,7 @@ def site() -> Path:
     """Build the site (no execution; warnings are errors)."""
     jb = Path(sys.executable).parent / "jupyter-book"
     proc = subprocess.run(
-        [str(jb), "build", ".", "--config", "jupyter-book.yml", "--toc", "_toc.yml", "-W", "-n",
+        [str(jb), "build", ".", "--config", "jupyter-book.yml", "--toc", "_toc.yml", "-W",
          "--keep-going"], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return HTML
