@@ -7,12 +7,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JB     := $(VENV)/bin/jupyter-book build . --config jupyter-book.yml --toc _toc.yml
 
-.PHONY: help venv test lint unit nbval chapters site book bench chromium clean
+.PHONY: help venv test lint unit nbval chapters assignments site book bench chromium clean
 
 help:
 	@echo "make book      run every chapter (laptop profile), store outputs, build the site"
 	@echo "make test      lint, unit + smoke + site/browser tests, nbval of every chapter"
 	@echo "make chapters  run every chapter (laptop) and store stripped outputs in chapters/"
+	@echo "make assignments  student notebooks + autograder bundles in _build/assignments/"
 	@echo "make site      build the site from the stored outputs (warnings are errors)"
 	@echo "make bench     speed and quality benchmarks"
 
@@ -46,7 +47,10 @@ test: lint chromium
 chapters: $(STAMP)
 	$(PY) -m sslsec run all --profile laptop --store
 
-site: $(STAMP)
+assignments: $(STAMP)
+	$(PY) -m sslsec assign all
+
+site: assignments
 	$(JB) -W --keep-going
 
 book: chapters site
@@ -56,4 +60,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/pretrain_throughput.py
 
 clean:
-	rm -rf _build .pytest_cache .ruff_cache
+	rm -rf _build exercises .pytest_cache .ruff_cache

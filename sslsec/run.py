@@ -25,6 +25,8 @@ from sslsec.profiles import DEVICES, PROFILES
 
 CHAPTERS_DIR = PACKAGE_ROOT / "chapters"
 BUILD_DIR = PACKAGE_ROOT / "_build"
+ASSIGNMENTS_DIR = PACKAGE_ROOT / "assignments"  # otter-grader master notebooks, one a chapter
+EXERCISES_DIR = PACKAGE_ROOT / "exercises"  # generated student notebooks, shown in the book
 
 
 def chapter_paths() -> list[Path]:
@@ -128,6 +130,68 @@ def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str 
     return RunRecord(path.stem, seconds, payload.get("peak_memory_mb"), payload.get("metrics", {}))
 
 
+# --- classroom assignments (otter-grader) ------------------------------------------------------
+
+@dataclass
+class Assignment:
+    """What ``otter assign`` made of one master notebook."""
+
+    name: str
+    student: Path
+    solution: Path
+    autograder: Path
+
+
+def master_paths() -> list[Path]:
+    """The otter-grader master notebooks (``assignments/NN_*.ipynb``)."""
+    return sorted(ASSIGNMENTS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _otter() -> str:
+    return str(Path(sys.executable).parent / "otter")
+
+
+def assign(master: Path, out_dir: Path | None = None, run_tests: bool = False,
+           publish: bool = True) -> Assignment:
+    """``otter assign`` one master into ``<out_dir>/<name>/{student,autograder}``; with
+    ``publish`` the student notebook is also copied to ``exercises/`` for the book."""
+    import shutil
+    import subprocess
+
+    out = (out_dir or BUILD_DIR / "assignments") / master.stem
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [_otter(), "assign", *([] if run_tests else ["--no-run-tests"]), str(master), str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"otter assign failed for {master.name}:\n{proc.stdout[-2000:]}"
+                           f"{proc.stderr[-2000:]}")
+    zips = sorted((out / "autograder").glob("*.zip"))
+    if not zips:
+        raise RuntimeError(f"otter assign made no autograder zip for {master.name}")
+    result = Assignment(master.stem, out / "student" / master.name,
+                        out / "autograder" / master.name, zips[-1])
+    if publish:
+        EXERCISES_DIR.mkdir(exist_ok=True)
+        shutil.copy(result.student, EXERCISES_DIR / master.name)
+    return result
+
+
+def grade(notebook: Path, autograder: Path, out_dir: Path) -> dict[str, tuple[float, float]]:
+    """Grade a notebook locally with ``otter run`` (no Docker): ``{question: (score, max)}``."""
+    import subprocess
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([_otter(), "run", "--no-logo", "-a", str(autograder), "-o",
+                           str(out_dir), str(notebook)], capture_output=True, text=True)
+    results = out_dir / "results.json"
+    if proc.returncode != 0 or not results.exists():
+        raise RuntimeError(f"otter run failed for {notebook}:\n{proc.stdout[-2000:]}"
+                           f"{proc.stderr[-2000:]}")
+    tests = json.loads(results.read_text())["tests"]
+    return {t["name"]: (float(t["score"] or 0), float(t["max_score"]))
+            for t in tests if t.get("max_score") is not None}
+
+
 def format_table(records: list[RunRecord], n_metrics: int = 3) -> str:
     """A plain-text table: chapter, seconds, peak memory, the first metrics."""
     rows = [("chapter", "seconds", "peak MB", "headline metrics")]
@@ -151,7 +215,22 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--device", default="auto", choices=list(DEVICES))
     run.add_argument("--store", action="store_true",
                      help="write stripped executed notebooks back into chapters/ (laptop only)")
+    assign_cmd = sub.add_parser("assign", help="otter assign the exercises (student versions)")
+    assign_cmd.add_argument("chapter", help="all, or a chapter number or name")
+    assign_cmd.add_argument("--run-tests", action="store_true",
+                            help="let otter execute each master and check its solutions")
     args = parser.parse_args(argv)
+    if args.command == "assign":
+        masters = master_paths() if args.chapter == "all" else [
+            p for p in master_paths() if args.chapter in (p.stem, p.stem[:2])]
+        if not masters:
+            parser.error(f"no assignment master for {args.chapter!r}; allowed: all, "
+                         + ", ".join(p.stem for p in master_paths()))
+        for master in masters:
+            made = assign(master, run_tests=args.run_tests)
+            print(f"{made.name}: student {made.student.relative_to(PACKAGE_ROOT)}, "
+                  f"autograder {made.autograder.relative_to(PACKAGE_ROOT)}")
+        return 0
     try:
         paths = select(args.chapter)
     except ValueError as err:

@@ -1,0 +1,115 @@
+"""Classroom assignments: otter-grader masters, their student versions and the autograder."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from sslsec import run
+
+MASTERS = run.master_paths()
+
+
+def test_every_chapter_has_a_master():
+    assert [p.stem for p in MASTERS] == [p.stem for p in run.chapter_paths()]
+
+
+def questions(master: Path) -> dict[str, dict]:
+    """Each question's config, whether it uses sslsec, and its public/hidden test counts."""
+    nb = nbformat.read(master, as_version=4)
+    out, current, in_tests = {}, None, False
+    for cell in nb.cells:
+        src = cell.source.strip()
+        if cell.cell_type == "raw" and src.startswith("# BEGIN QUESTION"):
+            name = re.search(r"name: (\w+)", src).group(1)
+            points = re.search(r"points: ([\d.]+)", src)
+            current = out[name] = {"points": float(points.group(1)) if points else 0,
+                                   "public": 0, "hidden": 0, "code": ""}
+        elif cell.cell_type == "raw" and src == "# BEGIN TESTS":
+            in_tests = True
+        elif cell.cell_type == "raw" and src == "# END TESTS":
+            in_tests = False
+        elif current is not None and cell.cell_type == "code":
+            if in_tests:
+                current["hidden" if src.startswith("# HIDDEN") else "public"] += 1
+            else:
+                current["code"] += src
+    return out
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
+def test_master_has_graded_coding_and_conceptual_questions(master):
+    qs = questions(master)
+    assert len(qs) >= 2 and all(q["points"] > 0 for q in qs.values())
+    for q in qs.values():
+        assert q["public"] >= 1 and q["hidden"] >= 1
+    nb_text = master.read_text()
+    assert "from sslsec" in nb_text
+    coding = [n for n, q in qs.items() if "extract_features" in q["code"] or "sslsec" in q["code"]
+              or "def " in q["code"]]
+    conceptual = [n for n, q in qs.items() if re.fullmatch(r"q\d+ = .*# SOLUTION", q["code"])]
+    assert coding and conceptual
+
+
+def solution_lines(master: Path) -> set[str]:
+    """Lines that only the master may hold: solution blocks and ``# SOLUTION`` lines."""
+    nb = nbformat.read(master, as_version=4)
+    lines, inside_cell = set(), False
+    for cell in nb.cells:
+        src = cell.source.strip()
+        if cell.cell_type == "raw":
+            inside_cell = {"# BEGIN SOLUTION": True, "# END SOLUTION": False}.get(src, inside_cell)
+            continue
+        if cell.cell_type != "code" or not inside_cell:
+            continue
+        block = False
+        for line in cell.source.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("# BEGIN SOLUTION"):
+                block = True
+            elif stripped.startswith("# END SOLUTION"):
+                block = False
+            elif block or stripped.endswith("# SOLUTION"):
+                code = stripped.removesuffix("# SOLUTION").strip()
+                if len(code) > 6 and "= ..." not in code:
+                    lines.add(code)
+    return lines
+
+
+def with_profile(path: Path, profile: str) -> Path:
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and re.search(r'^PROFILE = "\w+"', cell.source, re.M):
+            cell.source = re.sub(r'^PROFILE = "\w+"', f'PROFILE = "{profile}"', cell.source,
+                                 flags=re.M)
+            break
+    else:
+        raise AssertionError(f"{path.name} has no PROFILE line")
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
+def test_assign_grade_solutions_and_student_version(master, tmp_path):
+    made = run.assign(master, tmp_path / "assignments", publish=False)
+    assert made.student.exists() and made.autograder.exists()
+
+    student_text = made.student.read_text()
+    leaked = [line for line in solution_lines(master) if line in student_text]
+    assert not leaked, f"solution text in the student notebook: {leaked}"
+    assert "# HIDDEN" not in student_text
+
+    # The solutions earn full marks (smoke profile: seconds).
+    scores = run.grade(with_profile(made.solution, "smoke"), made.autograder, tmp_path / "sol")
+    assert scores and all(s == m for s, m in scores.values()), scores
+
+    # The student version, as handed out, fails its hidden tests: no question earns points.
+    scores = run.grade(with_profile(made.student, "smoke"), made.autograder, tmp_path / "stu")
+    assert set(scores) == set(questions(master))
+    assert all(s == 0 for s, _ in scores.values()), scores
+    results = json.loads((tmp_path / "stu" / "results.json").read_text())
+    assert any("❌" in (t.get("output") or "") for t in results["tests"])
