@@ -1,0 +1,1 @@
+"""Attacks: one module per method, each returning a result dataclass with its metrics."""
