@@ -200,8 +200,8 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
     """Pre-train ``encoder`` in place on unlabelled ``images`` (N, C, H, W in [0, 1]).
 
     A tqdm bar shows progress unless ``progress=False`` or ``$SSLSEC_PROGRESS`` is ``0`` (the
-    chapter runner sets it, so that stored outputs hold no bars). ``on_epoch_end(epoch, encoder)``
-    runs after every epoch (in eval mode), e.g. to record a
+    chapter runner sets it, so that stored outputs hold no bars).
+    ``on_epoch_end(epoch, encoder)`` runs after every epoch (in eval mode), e.g. to record a
     probe accuracy for an early-stopping curve.
     """
     config = config or PretrainConfig()

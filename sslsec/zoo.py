@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from sslsec.augment import AugmentConfig, check_images
-from sslsec.data import PACKAGE_ROOT, ImageSet, pretrain_set
+from sslsec.data import PACKAGE_ROOT, ImageSet, dataset_info, pretrain_set
 from sslsec.models import Encoder, ProjectionHead, build_encoder
 from sslsec.pretrain import TRAINING_CODE_VERSION, History, PretrainConfig, pretrain
 from sslsec.profiles import Profile, resolve_device
@@ -194,9 +194,10 @@ def train_or_load(spec: EncoderSpec, images: torch.Tensor, device: str | torch.d
 def spec_for_profile(profile: Profile, seed: int = 0, in_channels: int | None = None,
                      image_size: int | None = None, data: str | None = None,
                      **pretrain_changes) -> EncoderSpec:
-    """The spec of the profile's default encoder (its architecture and recipe)."""
-    channels = in_channels or (3 if profile.arch == "resnet18" else 1)
-    size = image_size or (32 if profile.arch == "resnet18" else 28)
+    """The spec of the profile's default encoder (its architecture and recipe); the input
+    shape defaults to the profile's pre-training dataset's."""
+    info = dataset_info(profile.pretrain_dataset)
+    channels, size = in_channels or info.channels, image_size or info.size
     cfg = PretrainConfig.from_profile(profile, seed=seed, **pretrain_changes)
     data = data or f"{profile.pretrain_dataset}/pretrain n={profile.n_pretrain} seed={seed}"
     return EncoderSpec(profile.arch, channels, size, cfg, data)
