@@ -196,13 +196,14 @@ def bf16_native(device: torch.device) -> bool:
 
 def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | None = None,
              device: str | torch.device = "auto", progress: bool = True,
-             on_epoch_end: Callable[[int, Encoder], None] | None = None) -> PretrainResult:
+             on_epoch_end: Callable[[int, Encoder, nn.Module], None] | None = None,
+             ) -> PretrainResult:
     """Pre-train ``encoder`` in place on unlabelled ``images`` (N, C, H, W in [0, 1]).
 
     A tqdm bar shows progress unless ``progress=False`` or ``$SSLSEC_PROGRESS`` is ``0`` (the
     chapter runner sets it, so that stored outputs hold no bars).
-    ``on_epoch_end(epoch, encoder)`` runs after every epoch (in eval mode), e.g. to record a
-    probe accuracy for an early-stopping curve.
+    ``on_epoch_end(epoch, encoder, projector)`` runs after every epoch (both in eval mode),
+    e.g. to record a probe accuracy and a membership AUC for an early-stopping curve.
     """
     config = config or PretrainConfig()
     check_images(images, encoder.in_channels, "images")
@@ -243,9 +244,9 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
         history.loss.append(total / steps)
         history.seconds.append(time.perf_counter() - start)
         bar.set_postfix(loss=f"{history.loss[-1]:.3f}")
-        encoder.eval()
+        model.eval()
         if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, encoder)
+            on_epoch_end(epoch + 1, encoder, model.projector)
     model.to(memory_format=torch.contiguous_format)
     encoder.eval()
     return PretrainResult(encoder, model.projector.eval(), history)

@@ -71,5 +71,6 @@ def test_moco_momentum_and_queue_update():
 def test_epoch_callback_sees_every_epoch(mnist):
     seen = []
     pretrain(build_encoder("cnn28"), mnist.x[:128], PretrainConfig(epochs=2, batch_size=64),
-             device="cpu", progress=False, on_epoch_end=lambda e, enc: seen.append(e))
-    assert seen == [1, 2]
+             device="cpu", progress=False,
+             on_epoch_end=lambda e, enc, head: seen.append((e, enc.training, head.training)))
+    assert seen == [(1, False, False), (2, False, False)]
