@@ -48,6 +48,17 @@ CLAIMS: dict[str, list[Claim]] = {
         Claim("knn_gain_over_random", ">=", 0.05, None,
               "pre-training puts images of one digit close together (kNN, no training)"),
     ],
+    "01_membership_inference": [
+        Claim("encodermi_auc", ">=", 0.75, 0.75,
+              "EncoderMI tells members from non-members of the victim's pre-training set"),
+        Claim("auc_gain_over_naive", ">=", 0.05, None,
+              "many augmented views beat a single pair (the naive baseline)"),
+        Claim("early_stop_auc", "<=", 0.60, 0.60,
+              "stopping early brings membership inference close to chance"),
+        Claim("early_stop_accuracy_cost", "<=", 0.05, None,
+              "early stopping costs the downstream user little accuracy"),
+        Claim("tpr_at_1pct_fpr", ">=", None, None, "TPR at 1 % FPR (reported)"),
+    ],
 }
 
 

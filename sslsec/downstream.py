@@ -108,9 +108,10 @@ def _probe(kind: str, train_f: torch.Tensor, train_y: torch.Tensor, test_f: torc
     if train_f.shape[1] != test_f.shape[1]:
         raise ValueError("train and test features have different dimensions")
     k = num_classes or int(max(train_y.max(), test_y.max())) + 1
-    torch.manual_seed(seed)
     d = train_f.shape[1]
-    head = nn.Linear(d, k) if kind == "linear" else MLPHead(d, k)
+    with torch.random.fork_rng():  # seed the head's initialisation without touching the caller
+        torch.manual_seed(seed)
+        head = nn.Linear(d, k) if kind == "linear" else MLPHead(d, k)
     clf = train_head(head, train_f, train_y, epochs=epochs, seed=seed,
                      lr=1e-2 if kind == "linear" else 1e-3)
     return ProbeResult(clf, accuracy(clf.logits(train_f), train_y),

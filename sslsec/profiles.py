@@ -104,6 +104,35 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+#: Weak augmentations (small crops and rotations only): the views of an image stay close, and
+#: an encoder trained long with them memorises its training images (chapter 01).
+WEAK_AUGMENT = AugmentConfig(crop_scale=(0.85, 1.0), flip_p=0.0, jitter_strength=0.0,
+                             jitter_p=0.0, grayscale_p=0.0, blur_p=0.0, rotation_degrees=5.0)
+
+#: Chapter-specific sizes, per profile (a chapter reads them with :func:`chapter_settings`).
+CHAPTER_SETTINGS: dict[str, dict[str, dict]] = {
+    "01_membership_inference": {
+        # a small member pool trained long with weak augmentations generalises less
+        "smoke": {"n_members": 32, "epochs": 6, "checkpoints": [2, 4, 6], "n_views": 4},
+        "laptop": {"n_members": 256, "epochs": 600,
+                   "checkpoints": [10, 25, 50, 100, 200, 400, 600], "n_views": 10},
+        "paper": {"n_members": 5000, "epochs": 800,
+                  "checkpoints": [50, 100, 200, 400, 800], "n_views": 10},
+    },
+}
+
+
+def chapter_settings(chapter: str, profile: str) -> dict:
+    """The chapter's sizes in ``profile`` (a copy)."""
+    if chapter not in CHAPTER_SETTINGS:
+        raise ValueError(f"chapter={chapter!r} has no settings; allowed: "
+                         f"{', '.join(CHAPTER_SETTINGS)}")
+    if profile not in CHAPTER_SETTINGS[chapter]:
+        raise ValueError(f"profile={profile!r} is unknown; allowed: "
+                         f"{', '.join(CHAPTER_SETTINGS[chapter])}")
+    return dict(CHAPTER_SETTINGS[chapter][profile])
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """Turn ``auto``/``cpu``/``cuda``/``mps`` into a :class:`torch.device`.
 

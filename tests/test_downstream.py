@@ -53,3 +53,12 @@ def test_knn_rejects_bad_k():
     x, y = blobs(n=10)
     with pytest.raises(ValueError, match="k="):
         knn_accuracy(x, y, x, y, k=11)
+
+
+def test_probes_do_not_disturb_the_callers_random_stream():
+    x, y = blobs(n=40)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    linear_probe(x, y, x, y, epochs=2, seed=1)
+    assert torch.equal(torch.rand(3), expected)

@@ -76,3 +76,13 @@ def test_empty_members_rejected():
     with pytest.raises(ValueError, match="members is empty"):
         encodermi(Flatten(), smooth(0, 1), noise(4, 2), Flatten(), smooth(4, 3), noise(4, 4),
                   AUG, device="cpu")
+
+
+def test_queries_do_not_disturb_the_callers_random_stream():
+    import torch as t
+
+    t.manual_seed(5)
+    expected = t.rand(3)
+    t.manual_seed(5)
+    view_similarities(Flatten(), noise(4, 0), AUG, n_views=3, device="cpu", seed=1)
+    assert t.equal(t.rand(3), expected)

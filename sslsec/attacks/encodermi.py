@@ -52,22 +52,25 @@ def view_similarities(encoder: nn.Module, x: torch.Tensor, augment: AugmentConfi
     modes = [m.training for m in modules]
     for m in modules:
         m.eval()
-    torch.manual_seed(seed)
     rows = torch.triu_indices(n_views, n_views, 1)
     out = []
-    try:
-        for i in range(0, len(x), batch_size):
-            batch = x[i:i + batch_size].to(dev)
-            views = []
-            for _ in range(n_views):
-                f = encoder.encode(aug(batch))
-                views.append(F.normalize((head(f) if head is not None else f).float(), dim=1))
-            z = torch.stack(views, dim=1)
-            sims = (z @ z.transpose(1, 2))[:, rows[0], rows[1]]
-            out.append(sims.sort(dim=1, descending=True).values.cpu())
-    finally:
-        for m, mode in zip(modules, modes, strict=True):
-            m.train(mode)
+    # a private RNG stream: querying must not disturb the caller's (e.g. a training loop's)
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        try:
+            for i in range(0, len(x), batch_size):
+                batch = x[i:i + batch_size].to(dev)
+                views = []
+                for _ in range(n_views):
+                    f = encoder.encode(aug(batch))
+                    f = head(f) if head is not None else f
+                    views.append(F.normalize(f.float(), dim=1))
+                z = torch.stack(views, dim=1)
+                sims = (z @ z.transpose(1, 2))[:, rows[0], rows[1]]
+                out.append(sims.sort(dim=1, descending=True).values.cpu())
+        finally:
+            for m, mode in zip(modules, modes, strict=True):
+                m.train(mode)
     return torch.cat(out)
 
 
