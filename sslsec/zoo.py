@@ -184,7 +184,7 @@ def train_or_load(spec: EncoderSpec, images: torch.Tensor, device: str | torch.d
             if entry is not None:
                 return entry
     seed_everything(spec.pretrain.seed)
-    encoder, _ = _build(spec)
+    encoder = build_encoder(spec.arch, spec.in_channels, spec.image_size)
     result = pretrain(encoder, images, spec.pretrain, device=dev, progress=progress)
     entry = ZooEntry(result.encoder, result.projector, key, spec, result.history, False, folder)
     _save(entry, data_sha256, folder)

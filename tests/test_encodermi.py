@@ -86,3 +86,15 @@ def test_queries_do_not_disturb_the_callers_random_stream():
     t.manual_seed(5)
     view_similarities(Flatten(), noise(4, 0), AUG, n_views=3, device="cpu", seed=1)
     assert t.equal(t.rand(3), expected)
+
+
+def test_membership_setup_draws_disjoint_pools_and_both_encoders():
+    from sslsec.attacks.encodermi import membership_setup
+    from sslsec.profiles import get_profile
+
+    setup = membership_setup(get_profile("smoke", device="cpu"), seed=0, progress=False)
+    rows = {name: {r.numpy().tobytes() for r in part.x} for name, part in setup.parts.items()}
+    names = list(rows)
+    assert all(not rows[a] & rows[b] for a in names for b in names if a < b)
+    assert setup.victim.key != setup.shadow.key
+    assert setup.shadow.spec.pretrain.seed == setup.victim.spec.pretrain.seed + 1
