@@ -185,6 +185,12 @@ class PretrainResult:
     history: History
 
 
+def show_progress(progress: bool = True) -> bool:
+    """Whether to draw a progress bar: ``progress``, unless ``$SSLSEC_PROGRESS`` is ``0`` (the
+    chapter runner sets it, so that stored outputs hold no bars)."""
+    return progress and os.environ.get("SSLSEC_PROGRESS") != "0"
+
+
 def bf16_native(device: torch.device) -> bool:
     """Whether ``device`` computes bfloat16 natively (CUDA with bf16, or an AVX512-BF16 CPU)."""
     if device.type == "cuda":
@@ -197,13 +203,17 @@ def bf16_native(device: torch.device) -> bool:
 def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | None = None,
              device: str | torch.device = "auto", progress: bool = True,
              on_epoch_end: Callable[[int, Encoder, nn.Module], None] | None = None,
-             ) -> PretrainResult:
+             regularizer: nn.Module | None = None) -> PretrainResult:
     """Pre-train ``encoder`` in place on unlabelled ``images`` (N, C, H, W in [0, 1]).
 
     A tqdm bar shows progress unless ``progress=False`` or ``$SSLSEC_PROGRESS`` is ``0`` (the
     chapter runner sets it, so that stored outputs hold no bars).
     ``on_epoch_end(epoch, encoder, projector)`` runs after every epoch (both in eval mode),
     e.g. to record a probe accuracy and a membership AUC for an early-stopping curve.
+    ``regularizer(encoder, batch, index)``, when given, returns a scalar added to every step's
+    loss (``batch`` holds the un-augmented images ``images[index]``); its parameters are
+    trained by the same optimiser, e.g. an adversary behind a gradient-reversal layer
+    (:mod:`sslsec.defenses.adversarial_training`).
     """
     config = config or PretrainConfig()
     check_images(images, encoder.in_channels, "images")
@@ -219,23 +229,30 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
         encoder, temperature=config.temperature, proj_dim=config.proj_dim,
         queue_size=config.queue_size, momentum=config.momentum,
     ).to(dev, memory_format=fmt)
+    if regularizer is not None:
+        regularizer.to(dev)
+        model.add_module("regularizer", regularizer)  # trained, moved and switched with it
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     data = images.to(dev)
     steps = len(data) // config.batch_size  # drop the last, partial batch (BatchNorm)
     use_bf16 = config.mixed_precision and bf16_native(dev)
     history = History()
-    quiet = not progress or os.environ.get("SSLSEC_PROGRESS") == "0"  # the runner sets it
-    bar = tqdm(range(config.epochs), desc=f"{config.method} pre-training", disable=quiet)
+    bar = tqdm(range(config.epochs), desc=f"{config.method} pre-training",
+               disable=not show_progress(progress))
     for epoch in bar:
         start, total = time.perf_counter(), 0.0
         model.train()
         order = torch.randperm(len(data), generator=generator).to(dev)
         for step in range(steps):
-            batch = data[order[step * config.batch_size:(step + 1) * config.batch_size]]
+            index = order[step * config.batch_size:(step + 1) * config.batch_size]
+            batch = data[index]
             v1, v2 = (augment(batch).contiguous(memory_format=fmt) for _ in range(2))
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
                 loss = model.loss(v1, v2)
+                if regularizer is not None:
+                    loss = loss + regularizer(encoder, batch.contiguous(memory_format=fmt),
+                                              index)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -248,5 +265,8 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, encoder, model.projector)
     model.to(memory_format=torch.contiguous_format)
+    if regularizer is not None:
+        del model.regularizer
+        regularizer.eval()
     encoder.eval()
     return PretrainResult(encoder, model.projector.eval(), history)

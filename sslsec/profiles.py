@@ -119,6 +119,25 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict]] = {
         "paper": {"n_members": 5000, "epochs": 800,
                   "checkpoints": [50, 100, 200, 400, 800], "n_views": 10},
     },
+    "02_property_and_attribute_inference": {
+        # property: class `target_class` makes up `fractions[0]` or `fractions[1]` of each
+        # encoder's `n_images` pre-training images; attribute: within-class levels of an image
+        # statistic; defences: adversary weights (Talos) and INLP rounds
+        "smoke": {"target_class": 0, "fractions": [0.1, 0.5], "n_images": 128, "epochs": 2,
+                  "batch_size": 64, "n_shadows": 6, "n_victims": 4, "probe_target": 10,
+                  "probe_other": 30, "curve": [2, 4], "attribute": "thickness", "n_levels": 3,
+                  "talos_weights": [1.0], "inlp_iterations": [0, 2, 4]},
+        "laptop": {"target_class": 0, "fractions": [0.1, 0.5], "n_images": 300, "epochs": 30,
+                   "batch_size": 150, "n_shadows": 24, "n_victims": 16, "probe_target": 50,
+                   "probe_other": 150, "curve": [2, 4, 8, 12, 16], "attribute": "thickness",
+                   "n_levels": 3, "talos_weights": [0.5, 2.0],
+                   "inlp_iterations": [0, 5, 10, 15, 20, 25, 30]},
+        "paper": {"target_class": 0, "fractions": [0.1, 0.5], "n_images": 4000, "epochs": 100,
+                  "batch_size": 256, "n_shadows": 24, "n_victims": 16, "probe_target": 50,
+                  "probe_other": 150, "curve": [2, 4, 8, 12, 16], "attribute": "brightness",
+                  "n_levels": 3, "talos_weights": [0.5, 2.0],
+                  "inlp_iterations": [0, 20, 40, 80, 120, 160]},
+    },
 }
 
 

@@ -53,9 +53,14 @@ class EncoderSpec:
     image_size: int
     pretrain: PretrainConfig
     data: str  # human-readable, e.g. "mnist5k/pretrain n=4000 seed=0"
+    #: settings of a training-time regulariser (e.g. a defence's adversary), part of the key
+    regularizer: dict | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["regularizer"] is None:  # keeps the keys of plain encoders as they were
+            del d["regularizer"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> EncoderSpec:
@@ -63,7 +68,8 @@ class EncoderSpec:
         aug = cfg.pop("augment")
         aug["crop_scale"] = tuple(aug["crop_scale"])
         return cls(d["arch"], d["in_channels"], d["image_size"],
-                   PretrainConfig(**cfg, augment=AugmentConfig(**aug)), d["data"])
+                   PretrainConfig(**cfg, augment=AugmentConfig(**aug)), d["data"],
+                   d.get("regularizer"))
 
 
 def sha256_tensor(x: torch.Tensor) -> str:
@@ -166,11 +172,18 @@ def _save(entry: ZooEntry, data_sha256: str, folder: Path) -> None:
 
 def train_or_load(spec: EncoderSpec, images: torch.Tensor, device: str | torch.device = "auto",
                   cache: str | Path | None = None, progress: bool = True,
-                  retrain: bool = False) -> ZooEntry:
+                  retrain: bool = False, regularizer: nn.Module | None = None) -> ZooEntry:
     """The encoder that ``spec`` pre-trained on ``images`` would give: from the shipped zoo or
     the cache when a valid entry exists, else trained now (seeded by ``spec.pretrain.seed``)
-    and stored in the cache."""
+    and stored in the cache.
+
+    ``regularizer`` is passed to :func:`~sslsec.pretrain.pretrain`; ``spec.regularizer`` must
+    then describe it (its settings are part of the key), and must be ``None`` without one."""
     check_images(images, spec.in_channels, "images")
+    if (regularizer is None) != (spec.regularizer is None):
+        raise ValueError("spec.regularizer must describe the regularizer when one is given, and "
+                         "be None when none is; got spec.regularizer="
+                         f"{spec.regularizer!r} with regularizer={type(regularizer).__name__}")
     if images.shape[-1] != spec.image_size:
         raise ValueError(f"images are {images.shape[-1]} px but spec.image_size="
                          f"{spec.image_size}")
@@ -185,7 +198,8 @@ def train_or_load(spec: EncoderSpec, images: torch.Tensor, device: str | torch.d
                 return entry
     seed_everything(spec.pretrain.seed)
     encoder = build_encoder(spec.arch, spec.in_channels, spec.image_size)
-    result = pretrain(encoder, images, spec.pretrain, device=dev, progress=progress)
+    result = pretrain(encoder, images, spec.pretrain, device=dev, progress=progress,
+                      regularizer=regularizer)
     entry = ZooEntry(result.encoder, result.projector, key, spec, result.history, False, folder)
     _save(entry, data_sha256, folder)
     return entry

@@ -130,3 +130,16 @@ def test_profile_encoder_uses_the_profile_split(isolated_cache):
     entry = zoo.profile_encoder(prof, seed=0, progress=False)
     assert "mnist5k" in entry.spec.data and entry.spec.arch == "cnn28"
     assert zoo.profile_encoder(prof, seed=0, progress=False).from_cache
+
+
+def test_regularizer_and_its_description_go_together(tiny):
+    spec, images = tiny
+    with pytest.raises(ValueError, match="spec.regularizer"):
+        zoo.train_or_load(spec, images, device="cpu", regularizer=torch.nn.Identity())
+    described = zoo.EncoderSpec(**{**spec.__dict__, "regularizer": {"kind": "x"}})
+    with pytest.raises(ValueError, match="spec.regularizer"):
+        zoo.train_or_load(described, images, device="cpu")
+    digest = zoo.sha256_tensor(images)
+    assert zoo.entry_key(described, digest) != zoo.entry_key(spec, digest)
+    assert "regularizer" not in spec.to_dict()  # plain encoders keep their keys
+    assert zoo.EncoderSpec.from_dict(described.to_dict()) == described
