@@ -59,6 +59,21 @@ CLAIMS: dict[str, list[Claim]] = {
               "early stopping costs the downstream user little accuracy"),
         Claim("tpr_at_1pct_fpr", ">=", None, None, "TPR at 1 % FPR (reported)"),
     ],
+    "02_property_and_attribute_inference": [
+        Claim("property_accuracy", ">=", 0.80, 0.80,
+              "a meta-classifier on shadow encoders tells which property level held-out victim "
+              "encoders were pre-trained with (chance: 0.5)"),
+        Claim("attribute_advantage", ">=", 0.15, 0.15,
+              "embeddings reveal an attribute the downstream task does not need, well above "
+              "the majority-level prior"),
+        Claim("defence_gap_reduction", ">=", 0.5, None,
+              "the best defence that costs at most 3 points of linear-probe accuracy removes "
+              "at least half of the attacker's advantage"),
+        Claim("defence_probe_cost", "<=", 0.03, None,
+              "... at that cost in linear-probe accuracy"),
+        Claim("talos_gap_reduction", ">=", None, None,
+              "adversarial training's best reduction within the same cost (reported)"),
+    ],
 }
 
 

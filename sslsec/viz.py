@@ -111,7 +111,7 @@ ATTACKERS: dict[str, tuple[str, str, tuple[float, float]]] = {
     "backdoor": ("malicious provider\n(08 backdoor)", "encoder", (3.6, 0.6)),
     "api": ("API client\n(01 membership, 02 property,\n03 stealing, 04 recipe)", "api",
             (6.2, 0.35)),
-    "inversion": ("curious provider\n(06 inversion)", "api", (6.2, 4.7)),
+    "inversion": ("curious provider\n(02 attribute, 06 inversion)", "api", (6.2, 4.7)),
     "adversarial": ("input attacker\n(09 adversarial)", "users", (9.0, 0.6)),
     "owner": ("owner's check\n(05 watermark)", "encoder", (3.6, 4.7)),
 }

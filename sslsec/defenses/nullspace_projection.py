@@ -1,18 +1,19 @@
 """Nullspace projection of a sensitive attribute (INLP, Ravfogel et al., ACL 2020).
 
 A post-processing defence for an encoder service: the provider, who can label its own images
-with the attribute, repeatedly fits a linear classifier from (standardised) features to the
-attribute and projects the features onto the nullspace of its weights. After ``k`` rounds no
-linear classifier finds the attribute in the removed directions; the remaining directions still
-carry what the attribute does not explain, e.g. the class. The service then returns the
-projected features: :class:`ProjectedEncoder` is an encoder like any other.
+with the attribute, repeatedly fits a linear classifier (ridge: closed form, fast) from
+standardised features to the attribute and projects the features onto the nullspace of its
+weights. After ``k`` rounds no linear classifier finds the attribute in the removed directions;
+the remaining directions still carry what the attribute does not explain, e.g. the class. The
+service then returns the projected features: :class:`ProjectedEncoder` is an encoder like any
+other.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import RidgeClassifier
 from torch import nn
 
 from sslsec.augment import check_images
@@ -45,8 +46,8 @@ class ProjectedEncoder(nn.Module):
 
 
 def nullspace_projection(encoder: nn.Module, x: torch.Tensor, attribute: torch.Tensor,
-                         n_iterations: int = 20, device: str | torch.device = "auto",
-                         seed: int = 0) -> ProjectedEncoder:
+                         n_iterations: int = 20,
+                         device: str | torch.device = "auto") -> ProjectedEncoder:
     """Fit ``n_iterations`` rounds of INLP on the features of ``x`` (the provider's own images)
     labelled with ``attribute`` (one integer level per image). ``n_iterations=0`` gives the
     standardised features unchanged."""
@@ -65,8 +66,7 @@ def nullspace_projection(encoder: nn.Module, x: torch.Tensor, attribute: torch.T
     dim = z.shape[1]
     projection = np.eye(dim)
     for _ in range(n_iterations):
-        weights = LogisticRegression(max_iter=2000, random_state=seed).fit(
-            z @ projection, attribute).coef_  # (levels or 1, D)
+        weights = RidgeClassifier(alpha=1.0).fit(z @ projection, attribute).coef_  # (levels|1, D)
         basis, _ = np.linalg.qr(weights.T)
         projection = projection @ (np.eye(dim) - basis @ basis.T)
     return ProjectedEncoder(encoder, torch.from_numpy(mean), torch.from_numpy(std),
