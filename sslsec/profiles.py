@@ -6,6 +6,7 @@ setting on two CPU cores, ``paper`` is CIFAR-10 pre-training with a ResNet-18 on
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -109,6 +110,14 @@ PROFILES: dict[str, Profile] = {
 WEAK_AUGMENT = AugmentConfig(crop_scale=(0.85, 1.0), flip_p=0.0, jitter_strength=0.0,
                              jitter_p=0.0, grayscale_p=0.0, blur_p=0.0, rotation_degrees=5.0)
 
+#: Chapter 04's candidate pre-training recipes (changes to the profile's recipe).
+_RECIPES = {
+    "SimCLR, τ=0.1": {"method": "simclr", "temperature": 0.1},
+    "SimCLR, τ=0.5": {"method": "simclr", "temperature": 0.5},
+    "SimCLR, weak augmentations": {"method": "simclr", "augment_strength": 0.4},
+    "MoCo v2": {"method": "mocov2", "queue_size": 1024},
+}
+
 #: Chapter-specific sizes, per profile (a chapter reads them with :func:`chapter_settings`).
 CHAPTER_SETTINGS: dict[str, dict[str, dict]] = {
     "01_membership_inference": {
@@ -138,6 +147,21 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict]] = {
                   "n_levels": 3, "talos_weights": [0.5, 2.0],
                   "inlp_iterations": [0, 20, 40, 80, 120, 160]},
     },
+    "04_hyperparameter_stealing": {
+        # exact stealing: L2 weights of heads on `n_head_train` images' features, and the
+        # rounding defence; recipe stealing: shadow/victim encoders per recipe
+        "smoke": {"n_head_train": 200, "lambdas": [1e-2, 1.0, 100.0], "decimals": [6, 3, 1],
+                  "n_images": 128, "epochs": 2, "batch_size": 64, "shadows_per_recipe": 2,
+                  "victims_per_recipe": 1, "n_probe": 40, "recipes": _RECIPES},
+        "laptop": {"n_head_train": 1000, "lambdas": [1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0],
+                   "decimals": [8, 6, 5, 4, 3, 2, 1], "n_images": 300, "epochs": 30,
+                   "batch_size": 150, "shadows_per_recipe": 6, "victims_per_recipe": 3,
+                   "n_probe": 200, "recipes": _RECIPES},
+        "paper": {"n_head_train": 5000, "lambdas": [1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0],
+                  "decimals": [8, 6, 5, 4, 3, 2, 1], "n_images": 5000, "epochs": 100,
+                  "batch_size": 256, "shadows_per_recipe": 6, "victims_per_recipe": 3,
+                  "n_probe": 200, "recipes": _RECIPES},
+    },
 }
 
 
@@ -149,7 +173,7 @@ def chapter_settings(chapter: str, profile: str) -> dict:
     if profile not in CHAPTER_SETTINGS[chapter]:
         raise ValueError(f"profile={profile!r} is unknown; allowed: "
                          f"{', '.join(CHAPTER_SETTINGS[chapter])}")
-    return dict(CHAPTER_SETTINGS[chapter][profile])
+    return copy.deepcopy(CHAPTER_SETTINGS[chapter][profile])
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

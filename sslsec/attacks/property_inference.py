@@ -13,6 +13,7 @@ with, and is applied to the victim's.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,20 @@ def fit_meta_classifier(descriptions: np.ndarray, levels: np.ndarray,
     return make_pipeline(StandardScaler(), LogisticRegression(C=regularization,
                                                               max_iter=5000)).fit(descriptions,
                                                                                   levels)
+
+
+def describe_population(jobs: Sequence[tuple[EncoderSpec, torch.Tensor]], probe: torch.Tensor,
+                        device: str | torch.device = "auto", progress: bool = True,
+                        desc: str = "encoders") -> np.ndarray:
+    """Pre-train (or load from the zoo) one encoder per ``(spec, images)`` job and describe
+    each by :func:`probe_gram` on ``probe``: ``(len(jobs), P * (P - 1) / 2)``."""
+    if not jobs:
+        raise ValueError("jobs is empty: describe at least one encoder")
+    out = []
+    for spec, images in tqdm(jobs, desc=desc, disable=not show_progress(progress)):
+        entry = train_or_load(spec, images, device, progress=False)
+        out.append(probe_gram(entry.encoder, probe, device))
+    return np.array(out)
 
 
 @dataclass
@@ -161,21 +176,20 @@ def property_setup(profile: Profile, seed: int = 0, progress: bool = True) -> Pr
                             torch.nonzero(test.y != c).flatten()[: s["probe_other"]]])]
     recipe = PretrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], lr=profile.lr,
                             temperature=profile.temperature, augment=profile.augment)
-    out: dict[str, tuple[list, list]] = {"shadow": ([], []), "victim": ([], [])}
-    jobs = [(who, i) for who in ("shadow", "victim") for i in range(s[f"n_{who}s"])]
-    examples = {}
-    bar = tqdm(jobs, desc="shadow and victim encoders", disable=not show_progress(progress))
-    for who, i in bar:
-        level = i % 2
-        fraction = s["fractions"][level]
-        model_seed = seed * 1000 + (0 if who == "shadow" else 500) + i
-        data = property_sample(halves[who], c, fraction, s["n_images"], model_seed)
-        examples.setdefault(fraction, data)
-        spec = EncoderSpec(profile.arch, data.channels, data.size,
-                           dataclasses.replace(recipe, seed=model_seed),
-                           f"chapter 02 {who} {i}: class {c} at {fraction:.0%}")
-        entry = train_or_load(spec, data.x, profile.device, progress=False)
-        out[who][0].append(probe_gram(entry.encoder, probe.x, profile.device))
-        out[who][1].append(level)
-    return PropertySetup(s, probe, np.array(out["shadow"][0]), np.array(out["shadow"][1]),
-                         np.array(out["victim"][0]), np.array(out["victim"][1]), examples)
+    jobs, levels, examples = {"shadow": [], "victim": []}, {"shadow": [], "victim": []}, {}
+    for who in ("shadow", "victim"):
+        for i in range(s[f"n_{who}s"]):
+            level = i % 2
+            fraction = s["fractions"][level]
+            model_seed = seed * 1000 + (0 if who == "shadow" else 500) + i
+            data = property_sample(halves[who], c, fraction, s["n_images"], model_seed)
+            examples.setdefault(fraction, data)
+            spec = EncoderSpec(profile.arch, data.channels, data.size,
+                               dataclasses.replace(recipe, seed=model_seed),
+                               f"chapter 02 {who} {i}: class {c} at {fraction:.0%}")
+            jobs[who].append((spec, data.x))
+            levels[who].append(level)
+    described = {who: describe_population(jobs[who], probe.x, profile.device, progress,
+                                          f"{who} encoders") for who in jobs}
+    return PropertySetup(s, probe, described["shadow"], np.array(levels["shadow"]),
+                         described["victim"], np.array(levels["victim"]), examples)
