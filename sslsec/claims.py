@@ -74,6 +74,19 @@ CLAIMS: dict[str, list[Claim]] = {
         Claim("talos_gap_reduction", ">=", None, None,
               "adversarial training's best reduction within the same cost (reported)"),
     ],
+    "04_hyperparameter_stealing": [
+        Claim("exact_max_relative_error", "<=", 1e-3, 1e-3,
+              "solving the optimality condition recovers every regularisation weight"),
+        Claim("exact_lambda_orders_spanned", ">=", 4, 4,
+              "... over at least four orders of magnitude"),
+        Claim("exact_n_lambdas", ">=", 5, 5, "... and at least five weights"),
+        Claim("rounded_2_decimals_error_logistic", ">=", 1e-5, None,
+              "rounding the release to two decimals makes the attacker's error grow"),
+        Claim("recipe_accuracy_over_chance", ">=", 2.0, 2.0,
+              "a meta-classifier names held-out victims' pre-training recipes at least twice "
+              "as often as chance"),
+        Claim("recipe_accuracy", ">=", None, None, "recipe accuracy (reported)"),
+    ],
 }
 
 

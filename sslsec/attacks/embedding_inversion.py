@@ -241,8 +241,10 @@ class Recogniser(nn.Module):
         super().__init__()
         self.channels, self.num_classes = channels, num_classes
         self.net = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1, bias=False), nn.BatchNorm2d(2 * width),
+            nn.ReLU(inplace=True), nn.MaxPool2d(2),
             nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Dropout(0.25),
             nn.Linear(2 * width * 16, 128), nn.ReLU(inplace=True), nn.Linear(128, num_classes),
         )
@@ -254,7 +256,7 @@ class Recogniser(nn.Module):
 @torch.enable_grad()
 def train_recogniser(x: torch.Tensor, y: torch.Tensor, epochs: int = 3,
                      device: str | torch.device = "auto", seed: int = 0,
-                     batch_size: int = 64, lr: float = 2e-3,
+                     batch_size: int = 64, lr: float = 5e-3,
                      progress: bool = False) -> Recogniser:
     """Train a :class:`Recogniser` on labelled images ``x``, ``y`` (Adam, cross-entropy).
     Comes back in eval mode, on CPU."""
@@ -274,6 +276,8 @@ def train_recogniser(x: torch.Tensor, y: torch.Tensor, epochs: int = 3,
         model = Recogniser(x.shape[1], int(y.max()) + 1).to(dev)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    steps = math.ceil(len(x) / batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * steps)
     x_all, y_all = x.float().to(dev), y.to(dev)
     model.train()
     bar = tqdm(range(epochs), desc="recogniser", disable=not show_progress(progress))
@@ -287,6 +291,7 @@ def train_recogniser(x: torch.Tensor, y: torch.Tensor, epochs: int = 3,
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            scheduler.step()
     return model.cpu().eval()
 
 
