@@ -135,7 +135,7 @@ def save_results(chapter: str, metrics: dict[str, float], profile: str, seed: in
     path = folder / f"{chapter}.json"
     payload = {"chapter": chapter, "profile": profile, "seed": seed,
                "peak_memory_mb": round(peak_memory_mb(), 1),
-               "metrics": {k: (round(v, 6) if isinstance(v, float) else v)
+               "metrics": {k: (float(f"{v:.6g}") if isinstance(v, float) else v)
                            for k, v in metrics.items()}}
     path.write_text(json.dumps(payload, indent=2))
     return path
