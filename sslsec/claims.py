@@ -87,6 +87,23 @@ CLAIMS: dict[str, list[Claim]] = {
               "as often as chance"),
         Claim("recipe_accuracy", ">=", None, None, "recipe accuracy (reported)"),
     ],
+    "06_embedding_inversion": [
+        Claim("inversion_ssim", ">=", 0.5, None,
+              "reconstructions of held-out users' images from their embeddings are close (SSIM)"),
+        Claim("inversion_recognised", ">=", 0.8, None,
+              "a separate digit classifier recognises most reconstructions as the right digit"),
+        Claim("ssim_gain_over_class_mean", ">=", 0.2, None,
+              "embeddings reveal the handwriting's style, not only the digit"),
+        Claim("recogniser_on_real_images", ">=", 0.9, 0.7,
+              "the recogniser that judges reconstructions reads real images correctly"),
+        Claim("thickness_advantage", ">=", 0.15, None,
+              "an attribute the user never shared (stroke thickness) is read from embeddings"),
+        Claim("affordable_defence_recognised_ratio", ">=", None, None,
+              "the lowest share of recognisable reconstructions (adaptive attacker, relative to "
+              "no defence) among settings costing at most 3 points (reported: none halves it)"),
+        Claim("strongest_defence_recognised_ratio", ">=", None, None,
+              "the same for the strongest setting, whatever its cost (reported)"),
+    ],
 }
 
 

@@ -162,6 +162,23 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict]] = {
                   "batch_size": 256, "shadows_per_recipe": 6, "victims_per_recipe": 3,
                   "n_probe": 200, "recipes": _RECIPES},
     },
+    "06_embedding_inversion": {
+        # the attacker's auxiliary images (from the pre-training pool), the users' images (test
+        # pool), decoder and recogniser sizes, and the users' perturbation settings
+        "smoke": {"n_aux": 256, "n_users": 64, "decoder_epochs": 3, "decoder_width": 8,
+                  "decoder_hidden": 128, "recogniser_epochs": 1, "recogniser_width": 16,
+                  "n_calibration": 200, "defences": [{"noise": 1.0}, {"bits": 1}]},
+        "laptop": {"n_aux": 4000, "n_users": 500, "decoder_epochs": 10, "decoder_width": 16,
+                   "decoder_hidden": 256, "recogniser_epochs": 3, "recogniser_width": 32,
+                   "n_calibration": 1000,
+                   "defences": [{"noise": 0.25}, {"noise": 0.5}, {"noise": 1.0}, {"noise": 2.0},
+                                {"noise": 3.0}, {"step": 1.0}, {"bits": 2}, {"bits": 1}]},
+        "paper": {"n_aux": 25000, "n_users": 1000, "decoder_epochs": 30, "decoder_width": 64,
+                  "decoder_hidden": 1024, "recogniser_epochs": 20, "recogniser_width": 64,
+                  "n_calibration": 5000,
+                  "defences": [{"noise": 0.25}, {"noise": 0.5}, {"noise": 1.0}, {"noise": 2.0},
+                               {"noise": 3.0}, {"step": 1.0}, {"bits": 2}, {"bits": 1}]},
+    },
 }
 
 

@@ -26,9 +26,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sslsec.augment import check_images
+from sslsec.data import ImageSet, Splits, downstream_task, pools, split_dataset
 from sslsec.downstream import extract_features
 from sslsec.pretrain import show_progress
-from sslsec.profiles import resolve_device
+from sslsec.profiles import Profile, chapter_settings, resolve_device
+from sslsec.zoo import profile_encoder
 
 LOSSES = ("bce", "mse")
 
@@ -89,13 +91,33 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window_size: int = 11) -> torch.Tenso
 
 
 def mean_image_ssim(aux_x: torch.Tensor, target_x: torch.Tensor,
+                    aux_y: torch.Tensor | None = None, target_y: torch.Tensor | None = None,
                     window_size: int = 11) -> float:
-    """The SSIM a blind attacker gets by "reconstructing" every target as the mean auxiliary
-    image: the floor that a reconstruction has to beat to reveal anything."""
+    """The SSIM of a guess that uses no embedding: every target "reconstructed" as the mean
+    auxiliary image, the floor a reconstruction has to beat to reveal anything. With labels
+    (``aux_y`` and ``target_y``) each target is guessed as the mean auxiliary image of its own
+    class: what knowing only the label gives, so a reconstruction above it reveals more than
+    the class."""
     check_images(aux_x, name="aux_x")
     check_images(target_x, aux_x.shape[1], name="target_x")
-    guess = aux_x.float().mean(0, keepdim=True).expand_as(target_x)
-    return float(ssim(guess, target_x, window_size).mean())
+    if aux_x.shape[-2:] != target_x.shape[-2:]:
+        raise ValueError(f"aux_x {tuple(aux_x.shape[-2:])} and target_x "
+                         f"{tuple(target_x.shape[-2:])} images differ in size")
+    if len(aux_x) == 0 or len(target_x) == 0:
+        raise ValueError("aux_x and target_x must not be empty")
+    if (aux_y is None) != (target_y is None):
+        raise ValueError("give both aux_y and target_y, or neither")
+    if aux_y is None:
+        guess = aux_x.float().mean(0, keepdim=True).expand_as(target_x)
+    else:
+        aux_y = _check_labels(aux_y, len(aux_x), "aux_y")
+        target_y = _check_labels(target_y, len(target_x), "target_y")
+        missing = set(target_y.tolist()) - set(aux_y.tolist())
+        if missing:
+            raise ValueError(f"aux_y has no image of class(es) {sorted(missing)} in target_y")
+        means = {int(c): aux_x[aux_y == c].float().mean(0) for c in aux_y.unique()}
+        guess = torch.stack([means[int(c)] for c in target_y])
+    return float(ssim(guess, target_x.float(), window_size).mean())
 
 
 # --------------------------------------------------------------------------------------------
@@ -110,7 +132,7 @@ class InversionDecoder(nn.Module):
     stride-2 transposed convolutions up-sample them to the image; a sigmoid gives pixels."""
 
     def __init__(self, feature_dim: int, channels: int = 1, image_size: int = 28,
-                 width: int = 32, hidden: int = 512) -> None:
+                 width: int = 16, hidden: int = 256) -> None:
         super().__init__()
         for name, value in (("feature_dim", feature_dim), ("channels", channels),
                             ("image_size", image_size), ("width", width), ("hidden", hidden)):
@@ -147,11 +169,12 @@ def train_inversion(encoder: nn.Module, aux_x: torch.Tensor, epochs: int = 30,
                     batch_size: int = 64, lr: float = 2e-3, device: str | torch.device = "auto",
                     seed: int = 0, progress: bool = True,
                     noise_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                    loss: str = "bce", width: int = 32, hidden: int = 512,
+                    loss: str = "bce", width: int = 16, hidden: int = 256,
                     weight_decay: float = 1e-5) -> InversionDecoder:
     """Train an :class:`InversionDecoder` on the attacker's auxiliary images ``aux_x``: it learns
     to give back each image from ``encoder.encode(image)`` (Adam, cosine schedule, ``loss``
-    ``"bce"`` on the pixels or ``"mse"``).
+    ``"bce"`` on the pixels or ``"mse"``). On MNIST-sized data, 500 auxiliary images need
+    about 60 epochs, 4,000 about 10 (``width=16``, ``hidden=256``: ~6-9 s on one CPU core).
 
     ``encoder`` is whatever the attacker can query: the clean encoder, or a defended one (e.g.
     :class:`sslsec.defenses.embedding_perturbation.PerturbedEncoder`), whose embeddings are then
@@ -256,10 +279,11 @@ class Recogniser(nn.Module):
 @torch.enable_grad()
 def train_recogniser(x: torch.Tensor, y: torch.Tensor, epochs: int = 3,
                      device: str | torch.device = "auto", seed: int = 0,
-                     batch_size: int = 64, lr: float = 5e-3,
+                     batch_size: int = 64, lr: float = 5e-3, width: int = 32,
                      progress: bool = False) -> Recogniser:
-    """Train a :class:`Recogniser` on labelled images ``x``, ``y`` (Adam, cross-entropy).
-    Comes back in eval mode, on CPU."""
+    """Train a :class:`Recogniser` of ``width`` channels on labelled images ``x``, ``y`` (Adam,
+    one-cycle schedule, cross-entropy): 3 epochs on 4,000 MNIST digits reach ~96 % on held-out
+    digits. Comes back in eval mode, on CPU."""
     check_images(x, name="x")
     y = _check_labels(y, len(x), "y")
     if len(x) == 0:
@@ -267,13 +291,14 @@ def train_recogniser(x: torch.Tensor, y: torch.Tensor, epochs: int = 3,
     _positive_int(epochs, "epochs")
     _positive_int(batch_size, "batch_size")
     _positive_float(lr, "lr")
+    _positive_int(width, "width")
     _check_seed(seed)
     if y.min() < 0:
         raise ValueError("y must hold labels >= 0")
     dev = resolve_device(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = Recogniser(x.shape[1], int(y.max()) + 1).to(dev)
+        model = Recogniser(x.shape[1], int(y.max()) + 1, width).to(dev)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     steps = math.ceil(len(x) / batch_size)
@@ -371,3 +396,32 @@ def inversion_attack(encoder: nn.Module, decoder: InversionDecoder, target_x: to
         raise ValueError("target_x is empty")
     embeddings = extract_features(encoder, target_x, device=device).float()
     return evaluate_inversion(decoder, embeddings, target_x, target_y, recogniser, device)
+
+
+@dataclass
+class InversionSetup:
+    """Chapter 06's world: the service's encoder, the attacker's auxiliary images and its
+    recogniser, the users' images, and the users' downstream task (to measure utility)."""
+
+    settings: dict
+    encoder: nn.Module
+    aux: ImageSet
+    users: ImageSet
+    task: Splits
+    recogniser: Recogniser
+
+
+def inversion_setup(profile: Profile, seed: int = 0, progress: bool = True) -> InversionSetup:
+    """The profile's encoder (from the zoo); the users are ``n_users`` images of the test pool
+    (never seen by the encoder). The attacker, a curious provider, owns the pre-training pool:
+    ``aux`` is its first ``n_aux`` images, disjoint from the users'; it also trains the
+    recogniser on them with their labels. Sizes come from
+    ``chapter_settings("06_embedding_inversion", …)``."""
+    s = chapter_settings("06_embedding_inversion", profile.name)
+    p = pools(profile.pretrain_dataset, seed=seed)
+    aux = p["train"][: s["n_aux"]]
+    users = split_dataset(p["test"], {"users": s["n_users"]}, seed=seed)["users"]
+    recogniser = train_recogniser(aux.x, aux.y, s["recogniser_epochs"], profile.device, seed,
+                                  width=s["recogniser_width"], progress=progress)
+    return InversionSetup(s, profile_encoder(profile, seed, progress).encoder, aux, users,
+                          downstream_task(profile, seed=seed), recogniser)

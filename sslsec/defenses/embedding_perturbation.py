@@ -16,11 +16,21 @@ attacker who knows the mechanism trains its decoder on perturbed embeddings with
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from sslsec.attacks.embedding_inversion import (
+    InversionDecoder,
+    InversionResult,
+    InversionSetup,
+    inversion_attack,
+    train_inversion,
+)
 from sslsec.augment import check_images
-from sslsec.downstream import extract_features
+from sslsec.downstream import evaluate_encoder, extract_features
 
 
 def _check_options(noise, step, bits) -> None:
@@ -113,3 +123,40 @@ def embedding_perturbation(encoder: nn.Module, x: torch.Tensor, noise: float = 0
     features = extract_features(encoder, x, device=device).float()
     return PerturbedEncoder(encoder, features.std(0).clamp(min=1e-6), features.min(0).values,
                             features.max(0).values, noise, step, bits, seed).eval()
+
+
+@dataclass
+class DefencePoint:
+    """One perturbation setting: the users' downstream accuracy and what two attackers get —
+    ``naive`` (decoder trained on clean embeddings) and ``adaptive`` (decoder trained on
+    embeddings perturbed by the same mechanism)."""
+
+    name: str
+    options: dict
+    probe_accuracy: float
+    naive: InversionResult
+    adaptive: InversionResult
+
+
+def defence_point(setup: InversionSetup, clean_decoder: InversionDecoder, options: dict,
+                  probe_epochs: int = 100, decoder_epochs: int = 10,
+                  device: str | torch.device = "auto", seed: int = 0) -> DefencePoint:
+    """Calibrate :func:`embedding_perturbation` with ``options`` (``noise``, ``step``,
+    ``bits``) on the users' downstream training images, and measure utility (linear probe)
+    and both attackers on the users' images."""
+    s = setup.settings
+    defended = embedding_perturbation(setup.encoder, setup.task["train"].x[: s["n_calibration"]],
+                                      seed=seed, device=device, **options)
+    probe = evaluate_encoder(defended, setup.task["train"], setup.task["test"], "linear",
+                             probe_epochs, device, seed).test_accuracy
+    naive = inversion_attack(defended, clean_decoder, setup.users.x, setup.users.y,
+                             setup.recogniser, device)
+    noise_fn = functools.partial(defended.perturb,
+                                 generator=torch.Generator().manual_seed(seed + 1000))
+    decoder = train_inversion(setup.encoder, setup.aux.x, decoder_epochs, device=device,
+                              seed=seed, progress=False, noise_fn=noise_fn,
+                              width=s["decoder_width"], hidden=s["decoder_hidden"])
+    adaptive = inversion_attack(defended, decoder, setup.users.x, setup.users.y,
+                                setup.recogniser, device)
+    name = " + ".join(f"{k} {v:g}" for k, v in options.items())
+    return DefencePoint(name, dict(options), probe, naive, adaptive)
