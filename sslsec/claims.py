@@ -75,13 +75,14 @@ CLAIMS: dict[str, list[Claim]] = {
               "adversarial training's best reduction within the same cost (reported)"),
     ],
     "04_hyperparameter_stealing": [
-        Claim("exact_max_relative_error", "<=", 1e-3, 1e-3,
-              "solving the optimality condition recovers every regularisation weight"),
+        Claim("exact_correct_digits", ">=", 3, 3,
+              "solving the optimality condition recovers every regularisation weight to at "
+              "least three digits (relative error <= 1e-3)"),
         Claim("exact_lambda_orders_spanned", ">=", 4, 4,
               "... over at least four orders of magnitude"),
         Claim("exact_n_lambdas", ">=", 5, 5, "... and at least five weights"),
-        Claim("rounded_2_decimals_error_logistic", ">=", 1e-5, None,
-              "rounding the release to two decimals makes the attacker's error grow"),
+        Claim("rounded_2_decimals_correct_digits", "<=", 4, None,
+              "rounding the release to two decimals costs the attacker digits"),
         Claim("recipe_accuracy_over_chance", ">=", 2.0, 2.0,
               "a meta-classifier names held-out victims' pre-training recipes at least twice "
               "as often as chance"),

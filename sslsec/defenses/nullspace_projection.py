@@ -66,7 +66,8 @@ def nullspace_projection(encoder: nn.Module, x: torch.Tensor, attribute: torch.T
     dim = z.shape[1]
     projection = np.eye(dim)
     for _ in range(n_iterations):
-        weights = RidgeClassifier(alpha=1.0).fit(z @ projection, attribute).coef_  # (levels|1, D)
+        weights = np.atleast_2d(  # (levels, D), or (1, D) for two levels
+            RidgeClassifier(alpha=1.0).fit(z @ projection, attribute).coef_)
         basis, _ = np.linalg.qr(weights.T)
         projection = projection @ (np.eye(dim) - basis @ basis.T)
     return ProjectedEncoder(encoder, torch.from_numpy(mean), torch.from_numpy(std),
