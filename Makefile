@@ -38,7 +38,7 @@ unit: $(STAMP)
 
 # Re-run every chapter in the laptop profile; compare the cells marked NBVAL_CHECK_OUTPUT.
 nbval: $(STAMP)
-	$(VENV)/bin/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env chapters/
+	SSLSEC_PROGRESS=0 $(VENV)/bin/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env chapters/
 
 test: lint chromium
 	$(VENV)/bin/pytest -q

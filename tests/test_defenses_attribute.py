@@ -99,3 +99,19 @@ def test_bad_input(mnist):
         nullspace_projection(SmallCNN(), mnist.x[:10], np.arange(10) % 2, -1, device="cpu")
     with pytest.raises(ValueError, match="at least two levels"):
         nullspace_projection(SmallCNN(), mnist.x[:10], np.zeros(10), device="cpu")
+
+
+def test_adversary_initialisation_does_not_depend_on_the_global_rng(smoke, mnist, tmp_path,
+                                                                    monkeypatch):
+    data, levels = mnist[:128], torch.arange(128) % 3
+    prof = smoke.replace(batch_size=64)
+    monkeypatch.setenv("SSLSEC_CACHE", str(tmp_path / "a"))
+    torch.manual_seed(1)
+    a = adversarially_trained_encoder(prof, data, levels, 1.0, progress=False)
+    monkeypatch.setenv("SSLSEC_CACHE", str(tmp_path / "b"))
+    torch.manual_seed(2)
+    b = adversarially_trained_encoder(prof, data, levels, 1.0, progress=False)
+    assert not a.from_cache and not b.from_cache
+    for (k, v), (_, w) in zip(a.encoder.state_dict().items(), b.encoder.state_dict().items(),
+                              strict=True):
+        assert torch.equal(v, w), k

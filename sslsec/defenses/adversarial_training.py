@@ -84,7 +84,9 @@ def adversarially_trained_encoder(profile: Profile, data: ImageSet, attribute: t
         raise ValueError(f"attribute has {len(attribute)} levels for {len(data)} images")
     config = PretrainConfig.from_profile(profile, seed=seed, **pretrain_changes)
     feature_dim = build_encoder(profile.arch, data.channels, data.size).feature_dim
-    adversary = AttributeAdversary(attribute, feature_dim, weight)
+    with torch.random.fork_rng():  # the adversary's initial weights follow the spec's seed,
+        torch.manual_seed(config.seed)  # not whatever ran before in this process
+        adversary = AttributeAdversary(attribute, feature_dim, weight)
     spec = EncoderSpec(profile.arch, data.channels, data.size, config,
                        f"{data.name} n={len(data)}",
                        {**adversary.describe(), "attribute": attribute_name,
