@@ -105,6 +105,21 @@ CLAIMS: dict[str, list[Claim]] = {
         Claim("strongest_defence_recognised_ratio", ">=", None, None,
               "the same for the strongest setting, whatever its cost (reported)"),
     ],
+    "09_adversarial_examples": [
+        Claim("pgd_fooling_min_task", ">=", 0.8, None,
+              "feature-space PGD misclassifies most correct inputs on every downstream task it "
+              "never saw"),
+        Claim("noise_fooling_max_task", "<=", 0.05, None,
+              "random noise of the same L∞ size does not"),
+        Claim("universal_fooling_min_task", ">=", 0.5, None,
+              "one universal perturbation, learnt on the encoder alone, fools at least half"),
+        Claim("clean_accuracy_min_task", ">=", 0.85, None,
+              "the downstream classifiers are accurate on clean inputs"),
+        Claim("certified_accuracy_radius_0", ">=", None, None,
+              "smoothed classifier's accuracy (abstentions count as errors; reported)"),
+        Claim("certified_accuracy_radius_0.5", ">=", None, None,
+              "certified accuracy at L2 radius 0.5 (reported)"),
+    ],
 }
 
 

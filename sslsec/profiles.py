@@ -179,6 +179,21 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict]] = {
                   "defences": [{"noise": 0.25}, {"noise": 0.5}, {"noise": 1.0}, {"noise": 2.0},
                                {"noise": 3.0}, {"step": 1.0}, {"bits": 2}, {"bits": 1}]},
     },
+    "09_adversarial_examples": {
+        # L∞ budgets on pixels in [0, 1]; PGD steps; the universal perturbation's training; the
+        # smoothing noise levels and Monte-Carlo sizes of the certification
+        "smoke": {"epsilons": [0.05, 0.1], "epsilon": 0.1, "n_test": 32, "pgd_steps": 5,
+                  "n_attacker": 128, "universal_epochs": 1, "sigmas": [0.25], "n_certify": 8,
+                  "n0": 16, "n": 32, "radii": [0.0, 0.25, 0.5]},
+        "laptop": {"epsilons": [0.02, 0.05, 0.1, 0.15, 0.2], "epsilon": 0.1, "n_test": 300,
+                   "pgd_steps": 20, "n_attacker": 1000, "universal_epochs": 10,
+                   "sigmas": [0.12, 0.25, 0.5], "n_certify": 100, "n0": 32, "n": 256,
+                   "radii": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5]},
+        "paper": {"epsilons": [2 / 255, 4 / 255, 8 / 255, 16 / 255], "epsilon": 8 / 255,
+                  "n_test": 1000, "pgd_steps": 20, "n_attacker": 5000, "universal_epochs": 20,
+                  "sigmas": [0.12, 0.25, 0.5], "n_certify": 500, "n0": 100, "n": 10000,
+                  "radii": [0.0, 0.25, 0.5, 0.75, 1.0]},
+    },
 }
 
 

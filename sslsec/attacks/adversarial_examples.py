@@ -1,0 +1,191 @@
+"""Downstream-agnostic adversarial examples against a pre-trained encoder (chapter 09).
+
+The attacker knows the encoder but none of the downstream classifiers built on it. It perturbs
+an input, within an L∞ budget ``epsilon`` on pixels in [0, 1], so that the encoder's features
+move as far as possible from the clean input's features: every classifier that reads those
+features then sees a different input.
+
+* :func:`feature_pgd`: per-input projected gradient ascent on the feature distance (random
+  start, signed steps, projection onto the budget and the pixel range);
+* :func:`universal_perturbation`: one perturbation for all inputs, learnt on the attacker's own
+  images (after AdvEncoder, ICCV 2023), that transfers to unseen inputs and tasks;
+* :func:`random_sign_noise`: the control, random noise of the same L∞ size;
+* :func:`fooling_rate`: the share of correctly classified inputs that a downstream classifier
+  gets wrong after the attack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from sslsec.augment import check_images
+from sslsec.data import Splits, downstream_task, pools
+from sslsec.downstream import ProbeResult, evaluate_encoder, extract_features
+from sslsec.pretrain import show_progress
+from sslsec.profiles import Profile, chapter_settings, resolve_device
+from sslsec.zoo import profile_encoder
+
+
+def _check_budget(epsilon: float, steps: int | None = None) -> None:
+    if not (isinstance(epsilon, int | float) and 0 <= epsilon <= 1):
+        raise ValueError(f"epsilon={epsilon!r} must be a number in [0, 1] (L∞ on pixels in "
+                         "[0, 1])")
+    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool)
+                              or steps <= 0):
+        raise ValueError(f"steps={steps!r} must be a positive integer")
+
+
+def feature_distance(encoder: nn.Module, x: torch.Tensor, reference: torch.Tensor
+                     ) -> torch.Tensor:
+    """Per-input ``1 - cos(f(x), reference)``: how far the features of ``x`` moved."""
+    return 1 - F.cosine_similarity(encoder.encode(x).float(), reference, dim=1)
+
+
+def feature_pgd(encoder: nn.Module, x: torch.Tensor, epsilon: float = 0.1, steps: int = 20,
+                step_size: float | None = None, batch_size: int = 256,
+                device: str | torch.device = "auto", seed: int = 0,
+                progress: bool = False) -> torch.Tensor:
+    """Per-input PGD that pushes each input's features away from its clean features (cosine
+    distance), within ``||delta||_∞ <= epsilon`` and pixels in [0, 1]. Returns the adversarial
+    inputs (CPU). ``step_size`` defaults to ``2.5 * epsilon / steps``."""
+    check_images(x, name="x")
+    _check_budget(epsilon, steps)
+    step = 2.5 * epsilon / steps if step_size is None else step_size
+    if not step > 0:
+        raise ValueError(f"step_size={step_size!r} must be > 0")
+    dev = resolve_device(device)
+    was_training = encoder.training
+    encoder.eval()
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    batches = range(0, len(x), batch_size)
+    try:
+        for i in tqdm(batches, desc="feature PGD", disable=not show_progress(progress)):
+            clean = x[i:i + batch_size].to(dev)
+            with torch.no_grad():
+                reference = encoder.encode(clean).float()
+            noise = (torch.rand(clean.shape, generator=gen) * 2 - 1) * epsilon
+            adv = (clean + noise.to(dev)).clamp(0, 1)
+            for _ in range(steps):
+                adv.requires_grad_(True)
+                loss = feature_distance(encoder, adv, reference).sum()
+                (grad,) = torch.autograd.grad(loss, adv)
+                with torch.no_grad():
+                    adv = adv + step * grad.sign()
+                    adv = (clean + (adv - clean).clamp(-epsilon, epsilon)).clamp(0, 1)
+            out.append(adv.detach().cpu())
+    finally:
+        encoder.train(was_training)
+    return torch.cat(out)
+
+
+def universal_perturbation(encoder: nn.Module, x: torch.Tensor, epsilon: float = 0.1,
+                           epochs: int = 10, batch_size: int = 128, lr: float | None = None,
+                           device: str | torch.device = "auto", seed: int = 0,
+                           progress: bool = False) -> torch.Tensor:
+    """One perturbation ``delta`` (1, C, H, W), ``||delta||_∞ <= epsilon``, that moves the
+    features of the attacker's images ``x`` as far as possible on average (signed gradient
+    ascent over mini-batches). Apply it with :func:`apply_perturbation`."""
+    check_images(x, name="x")
+    _check_budget(epsilon, epochs)
+    if not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+    step = epsilon / 10 if lr is None else lr
+    dev = resolve_device(device)
+    gen = torch.Generator().manual_seed(seed)
+    delta = ((torch.rand((1, *x.shape[1:]), generator=gen) * 2 - 1) * epsilon).to(dev)
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        with torch.no_grad():
+            references = torch.cat([encoder.encode(x[i:i + 512].to(dev)).float()
+                                    for i in range(0, len(x), 512)])
+        for _ in tqdm(range(epochs), desc="universal perturbation",
+                      disable=not show_progress(progress)):
+            order = torch.randperm(len(x), generator=gen)
+            for i in range(0, len(x), batch_size):
+                idx = order[i:i + batch_size]
+                delta.requires_grad_(True)
+                adv = (x[idx].to(dev) + delta).clamp(0, 1)
+                loss = feature_distance(encoder, adv, references[idx.to(dev)]).mean()
+                (grad,) = torch.autograd.grad(loss, delta)
+                with torch.no_grad():
+                    delta = (delta + step * grad.sign()).clamp(-epsilon, epsilon)
+    finally:
+        encoder.train(was_training)
+    return delta.detach().cpu()
+
+
+def apply_perturbation(x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """``x + delta``, clipped to [0, 1]."""
+    check_images(x, name="x")
+    if delta.shape[1:] != x.shape[1:]:
+        raise ValueError(f"delta {tuple(delta.shape)} does not fit images {tuple(x.shape)}")
+    return (x + delta.to(x.device)).clamp(0, 1)
+
+
+def random_sign_noise(x: torch.Tensor, epsilon: float, seed: int = 0) -> torch.Tensor:
+    """The control: every pixel moved by ``±epsilon`` at random (the largest random
+    perturbation of that L∞ size), clipped to [0, 1]."""
+    check_images(x, name="x")
+    _check_budget(epsilon)
+    gen = torch.Generator().manual_seed(seed)
+    signs = torch.randint(0, 2, x.shape, generator=gen).float() * 2 - 1
+    return (x + epsilon * signs.to(x.device)).clamp(0, 1)
+
+
+def fooling_rate(predict, clean_x: torch.Tensor, adversarial_x: torch.Tensor,
+                 y: torch.Tensor) -> float:
+    """Among the inputs that ``predict`` (images → labels) classifies correctly when clean, the
+    share it misclassifies after the attack."""
+    if clean_x.shape != adversarial_x.shape or len(y) != len(clean_x):
+        raise ValueError("clean_x, adversarial_x and y must describe the same inputs")
+    correct = predict(clean_x).cpu() == y.cpu()
+    if not correct.any():
+        raise ValueError("the classifier gets no clean input right: the rate is undefined")
+    return float((predict(adversarial_x[correct]).cpu() != y.cpu()[correct]).float().mean())
+
+
+@dataclass
+class AdversarialSetup:
+    """Chapter 09's world: the encoder, downstream tasks the attacker never sees (each with a
+    linear probe), and the attacker's own images for the universal perturbation."""
+
+    settings: dict
+    encoder: nn.Module
+    tasks: dict[str, Splits]
+    probes: dict[str, ProbeResult]
+    attacker_x: torch.Tensor
+
+    def predictor(self, task: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Images → labels through the encoder and ``task``'s downstream classifier."""
+        if task not in self.probes:
+            raise ValueError(f"task={task!r} is unknown; allowed: {', '.join(self.probes)}")
+        classifier = self.probes[task].classifier
+
+        def predict(x: torch.Tensor) -> torch.Tensor:
+            return classifier.predict(extract_features(self.encoder, x).to(classifier.mean))
+
+        return predict
+
+
+def adversarial_setup(profile: Profile, seed: int = 0, progress: bool = True
+                      ) -> AdversarialSetup:
+    """The profile's encoder (zoo), a linear probe per downstream dataset of the profile, and
+    ``n_attacker`` images of the pre-training pool for the attacker. Sizes come from
+    ``chapter_settings("09_adversarial_examples", …)``."""
+    s = chapter_settings("09_adversarial_examples", profile.name)
+    encoder = profile_encoder(profile, seed, progress).encoder
+    tasks = {name: downstream_task(profile, name, seed=seed)
+             for name in profile.downstream_datasets}
+    probes = {name: evaluate_encoder(encoder, t["train"], t["test"], "linear",
+                                     profile.probe_epochs, profile.device, seed)
+              for name, t in tasks.items()}
+    attacker_x = pools(profile.pretrain_dataset, seed=seed)["train"].x[: s["n_attacker"]]
+    return AdversarialSetup(s, encoder, tasks, probes, attacker_x)
