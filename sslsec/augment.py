@@ -32,7 +32,7 @@ class SimCLRAugment(nn.Module):
 
     Random resized crop → (rotation) → horizontal flip → colour jitter (brightness and contrast
     for grey images, plus saturation and hue for colour) → random grayscale (colour only) →
-    Gaussian blur. Each view of a batch draws its own parameters.
+    Gaussian blur → (additive Gaussian noise). Each view of a batch draws its own parameters.
     """
 
     def __init__(self, size: int, channels: int, config: AugmentConfig | None = None) -> None:
@@ -60,6 +60,8 @@ class SimCLRAugment(nn.Module):
         if cfg.blur_p > 0:
             kernel = max(3, (size // 10) | 1)
             ops.append(K.RandomGaussianBlur((kernel, kernel), (0.1, 2.0), p=cfg.blur_p))
+        if cfg.noise_std > 0 and cfg.noise_p > 0:
+            ops.append(K.RandomGaussianNoise(std=cfg.noise_std, p=cfg.noise_p))
         self.ops = nn.Sequential(*ops)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

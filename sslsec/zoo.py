@@ -60,6 +60,9 @@ class EncoderSpec:
         d = asdict(self)
         if d["regularizer"] is None:  # keeps the keys of plain encoders as they were
             del d["regularizer"]
+        aug = d["pretrain"]["augment"]
+        if aug["noise_std"] == 0:  # likewise for recipes without pixel noise
+            del aug["noise_std"], aug["noise_p"]
         return d
 
     @classmethod

@@ -93,3 +93,24 @@ def test_bad_input(encoder, mnist):
         certify(lambda i: i, x, 0.5, 10, alpha=1.5)
     with pytest.raises(ValueError, match="y has shape"):
         Certificate(np.zeros(3), np.zeros(3)).certified_accuracy(np.zeros(2), [0.0])
+
+
+def test_centred_distance_measures_angles_from_the_center(encoder, mnist):
+    from sslsec.attacks.adversarial_examples import feature_center
+
+    x = mnist.x[:16]
+    center = feature_center(encoder, mnist.x[:64], device="cpu")
+    assert center.shape == (encoder.feature_dim,) and not center.requires_grad
+    with torch.no_grad():
+        ref = encoder.encode(x)
+        # the clean input is at distance 0 from itself, whatever the center
+        assert feature_distance(encoder, x, ref, center).abs().max() < 1e-5
+        # from the center, a feature and its mirror image through it are opposite
+        mirrored = 2 * center - ref
+        assert torch.allclose(1 - torch.nn.functional.cosine_similarity(
+            mirrored - center, ref - center), torch.full((16,), 2.0), atol=1e-5)
+    adv = feature_pgd(encoder, x, 0.1, 5, center=center, device="cpu")
+    assert (adv - x).abs().max() <= 0.1 + 1e-6
+    with torch.no_grad():
+        assert feature_distance(encoder, adv, ref, center).mean() > feature_distance(
+            encoder, random_sign_noise(x, 0.1), ref, center).mean()

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from sslsec.augment import SimCLRAugment
@@ -37,3 +38,21 @@ def test_gradients_flow_to_the_input(mnist):
     x = mnist.x[:8].clone().requires_grad_(True)
     aug(x).square().sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_pixel_noise_augmentation_adds_noise_and_scales(mnist):
+    import dataclasses
+
+    base = AugmentConfig(crop_scale=(1.0, 1.0), flip_p=0.0, jitter_strength=0.0, jitter_p=0.0,
+                         grayscale_p=0.0)
+    x = mnist.x[:64]
+    torch.manual_seed(0)
+    assert torch.allclose(SimCLRAugment(28, 1, base)(x), x, atol=1e-5)
+    noisy = SimCLRAugment(28, 1, dataclasses.replace(base, noise_std=0.1, noise_p=1.0))(x)
+    background = x == 0  # noise shows on the black background (clipped below at 0)
+    assert 0.02 < noisy[background].mean() < 0.08
+    assert dataclasses.replace(base, noise_std=0.1).scaled(0.5).noise_std == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="noise_std"):
+        AugmentConfig(noise_std=-0.1)
+    with pytest.raises(ValueError, match="noise_p"):
+        AugmentConfig(noise_p=1.5)

@@ -143,3 +143,16 @@ def test_regularizer_and_its_description_go_together(tiny):
     assert zoo.entry_key(described, digest) != zoo.entry_key(spec, digest)
     assert "regularizer" not in spec.to_dict()  # plain encoders keep their keys
     assert zoo.EncoderSpec.from_dict(described.to_dict()) == described
+
+
+def test_pixel_noise_is_part_of_the_key_only_when_used(tiny):
+    import dataclasses
+
+    spec, images = tiny
+    digest = zoo.sha256_tensor(images)
+    assert "noise_std" not in json.dumps(spec.to_dict())  # old keys stay valid
+    aug = dataclasses.replace(spec.pretrain.augment, noise_std=0.05)
+    noisy = dataclasses.replace(spec, pretrain=dataclasses.replace(spec.pretrain, augment=aug))
+    assert zoo.entry_key(noisy, digest) != zoo.entry_key(spec, digest)
+    assert zoo.EncoderSpec.from_dict(noisy.to_dict()) == noisy
+    assert zoo.EncoderSpec.from_dict(spec.to_dict()) == spec

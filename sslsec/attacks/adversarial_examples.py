@@ -6,7 +6,10 @@ move as far as possible from the clean input's features: every classifier that r
 features then sees a different input.
 
 * :func:`feature_pgd`: per-input projected gradient ascent on the feature distance (random
-  start, signed steps, projection onto the budget and the pixel range);
+  start, signed steps, projection onto the budget and the pixel range); the distance is the
+  cosine distance of the features *centred* on the mean feature of the attacker's own images
+  (:func:`feature_center`), which fools downstream heads more than the raw cosine because
+  heads standardise the features they read;
 * :func:`universal_perturbation`: one perturbation for all inputs, learnt on the attacker's own
   images (after AdvEncoder, ICCV 2023), that transfers to unseen inputs and tasks;
 * :func:`random_sign_noise`: the control, random noise of the same L∞ size;
@@ -16,6 +19,7 @@ features then sees a different input.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,25 +45,40 @@ def _check_budget(epsilon: float, steps: int | None = None) -> None:
         raise ValueError(f"steps={steps!r} must be a positive integer")
 
 
-def feature_distance(encoder: nn.Module, x: torch.Tensor, reference: torch.Tensor
-                     ) -> torch.Tensor:
-    """Per-input ``1 - cos(f(x), reference)``: how far the features of ``x`` moved."""
-    return 1 - F.cosine_similarity(encoder.encode(x).float(), reference, dim=1)
+def feature_center(encoder: nn.Module, x: torch.Tensor, batch_size: int = 512,
+                   device: str | torch.device = "auto") -> torch.Tensor:
+    """The mean feature of images ``x`` (the attacker's own): the origin from which
+    :func:`feature_distance` measures angles."""
+    check_images(x, name="x")
+    return extract_features(encoder, x, batch_size, device).detach().float().mean(0)
+
+
+def feature_distance(encoder: nn.Module, x: torch.Tensor, reference: torch.Tensor,
+                     center: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-input ``1 - cos(f(x) - center, reference - center)``: how far the features of
+    ``x`` moved from ``reference`` (the clean features), as seen from ``center`` (0 when
+    ``None``)."""
+    features = encoder.encode(x).float()
+    if center is None:
+        return 1 - F.cosine_similarity(features, reference, dim=1)
+    return 1 - F.cosine_similarity(features - center, reference - center, dim=1)
 
 
 def feature_pgd(encoder: nn.Module, x: torch.Tensor, epsilon: float = 0.1, steps: int = 20,
-                step_size: float | None = None, batch_size: int = 256,
-                device: str | torch.device = "auto", seed: int = 0,
+                step_size: float | None = None, center: torch.Tensor | None = None,
+                batch_size: int = 256, device: str | torch.device = "auto", seed: int = 0,
                 progress: bool = False) -> torch.Tensor:
-    """Per-input PGD that pushes each input's features away from its clean features (cosine
-    distance), within ``||delta||_∞ <= epsilon`` and pixels in [0, 1]. Returns the adversarial
-    inputs (CPU). ``step_size`` defaults to ``2.5 * epsilon / steps``."""
+    """Per-input PGD that pushes each input's features away from its clean features
+    (:func:`feature_distance` from ``center``), within ``||delta||_∞ <= epsilon`` and pixels in
+    [0, 1]. Returns the adversarial inputs (CPU). ``step_size`` defaults to
+    ``2.5 * epsilon / steps``."""
     check_images(x, name="x")
     _check_budget(epsilon, steps)
     step = 2.5 * epsilon / steps if step_size is None else step_size
     if not step > 0:
         raise ValueError(f"step_size={step_size!r} must be > 0")
     dev = resolve_device(device)
+    center = None if center is None else center.float().to(dev)
     was_training = encoder.training
     encoder.eval()
     gen = torch.Generator().manual_seed(seed)
@@ -74,7 +93,7 @@ def feature_pgd(encoder: nn.Module, x: torch.Tensor, epsilon: float = 0.1, steps
             adv = (clean + noise.to(dev)).clamp(0, 1)
             for _ in range(steps):
                 adv.requires_grad_(True)
-                loss = feature_distance(encoder, adv, reference).sum()
+                loss = feature_distance(encoder, adv, reference, center).sum()
                 (grad,) = torch.autograd.grad(loss, adv)
                 with torch.no_grad():
                     adv = adv + step * grad.sign()
@@ -87,17 +106,20 @@ def feature_pgd(encoder: nn.Module, x: torch.Tensor, epsilon: float = 0.1, steps
 
 def universal_perturbation(encoder: nn.Module, x: torch.Tensor, epsilon: float = 0.1,
                            epochs: int = 10, batch_size: int = 128, lr: float | None = None,
+                           center: torch.Tensor | None = None,
                            device: str | torch.device = "auto", seed: int = 0,
                            progress: bool = False) -> torch.Tensor:
     """One perturbation ``delta`` (1, C, H, W), ``||delta||_∞ <= epsilon``, that moves the
-    features of the attacker's images ``x`` as far as possible on average (signed gradient
-    ascent over mini-batches). Apply it with :func:`apply_perturbation`."""
+    features of the attacker's images ``x`` as far as possible on average
+    (:func:`feature_distance` from ``center``; signed gradient ascent over mini-batches).
+    Apply it with :func:`apply_perturbation`."""
     check_images(x, name="x")
     _check_budget(epsilon, epochs)
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
     step = epsilon / 10 if lr is None else lr
     dev = resolve_device(device)
+    center = None if center is None else center.float().to(dev)
     gen = torch.Generator().manual_seed(seed)
     delta = ((torch.rand((1, *x.shape[1:]), generator=gen) * 2 - 1) * epsilon).to(dev)
     was_training = encoder.training
@@ -113,7 +135,7 @@ def universal_perturbation(encoder: nn.Module, x: torch.Tensor, epsilon: float =
                 idx = order[i:i + batch_size]
                 delta.requires_grad_(True)
                 adv = (x[idx].to(dev) + delta).clamp(0, 1)
-                loss = feature_distance(encoder, adv, references[idx.to(dev)]).mean()
+                loss = feature_distance(encoder, adv, references[idx.to(dev)], center).mean()
                 (grad,) = torch.autograd.grad(loss, delta)
                 with torch.no_grad():
                     delta = (delta + step * grad.sign()).clamp(-epsilon, epsilon)
@@ -155,13 +177,15 @@ def fooling_rate(predict, clean_x: torch.Tensor, adversarial_x: torch.Tensor,
 @dataclass
 class AdversarialSetup:
     """Chapter 09's world: the encoder, downstream tasks the attacker never sees (each with a
-    linear probe), and the attacker's own images for the universal perturbation."""
+    linear probe), the attacker's own images (for the universal perturbation) and their mean
+    feature (the attack's ``center``)."""
 
     settings: dict
     encoder: nn.Module
     tasks: dict[str, Splits]
     probes: dict[str, ProbeResult]
     attacker_x: torch.Tensor
+    center: torch.Tensor
 
     def predictor(self, task: str) -> Callable[[torch.Tensor], torch.Tensor]:
         """Images → labels through the encoder and ``task``'s downstream classifier."""
@@ -175,17 +199,23 @@ class AdversarialSetup:
         return predict
 
 
-def adversarial_setup(profile: Profile, seed: int = 0, progress: bool = True
-                      ) -> AdversarialSetup:
-    """The profile's encoder (zoo), a linear probe per downstream dataset of the profile, and
-    ``n_attacker`` images of the pre-training pool for the attacker. Sizes come from
+def adversarial_setup(profile: Profile, seed: int = 0, noise_std: float = 0.0,
+                      progress: bool = True) -> AdversarialSetup:
+    """The profile's encoder (zoo) — pre-trained with additive Gaussian pixel noise of
+    ``noise_std`` on half of the views when > 0, a hardening against random corruptions — a
+    linear probe per downstream dataset of the profile, and ``n_attacker`` images of the
+    pre-training pool for the attacker. Sizes come from
     ``chapter_settings("09_adversarial_examples", …)``."""
     s = chapter_settings("09_adversarial_examples", profile.name)
-    encoder = profile_encoder(profile, seed, progress).encoder
+    changes = {}
+    if noise_std:
+        changes["augment"] = dataclasses.replace(profile.augment, noise_std=noise_std)
+    encoder = profile_encoder(profile, seed, progress, **changes).encoder
     tasks = {name: downstream_task(profile, name, seed=seed)
              for name in profile.downstream_datasets}
     probes = {name: evaluate_encoder(encoder, t["train"], t["test"], "linear",
                                      profile.probe_epochs, profile.device, seed)
               for name, t in tasks.items()}
     attacker_x = pools(profile.pretrain_dataset, seed=seed)["train"].x[: s["n_attacker"]]
-    return AdversarialSetup(s, encoder, tasks, probes, attacker_x)
+    center = feature_center(encoder, attacker_x, device=profile.device)
+    return AdversarialSetup(s, encoder, tasks, probes, attacker_x, center)
