@@ -105,6 +105,26 @@ CLAIMS: dict[str, list[Claim]] = {
         Claim("strongest_defence_recognised_ratio", ">=", None, None,
               "the same for the strongest setting, whatever its cost (reported)"),
     ],
+    "03_encoder_stealing": [
+        Claim("budget_fraction", "<=", 0.2, None,
+              "the attacker queries at most a fifth as many images as the victim was "
+              "pre-trained on"),
+        Claim("surrogate_gap_max_task", "<=", 0.03, None,
+              "the StolenEncoder surrogate is within 3 points of the victim on every task"),
+        Claim("compute_fraction", "<=", 0.333, None,
+              "for at most a third of the victim's pre-training compute (image passes)"),
+        Claim("contsteal_gap_max_task", "<=", None, None,
+              "Cont-Steal's gap with the same budget (reported)"),
+        Claim("other_distribution_gap_max_task", "<=", None, None,
+              "StolenEncoder's gap with queries from another distribution, UCI digits "
+              "(reported)"),
+        Claim("strongest_defence_users_minus_attacker", ">=", 0.05, None,
+              "the strongest output perturbation costs the paying users far more than the "
+              "attacker (points / 100, mean over tasks)"),
+        Claim("affordable_defence_attacker_cost", ">=", None, None,
+              "the largest cost to the attacker among settings costing users ≤ 2 points "
+              "(0 when none is that cheap; reported: the target of 10 points is not reached)"),
+    ],
     "09_adversarial_examples": [
         Claim("pgd_fooling_min_task", ">=", 0.8, None,
               "feature-space PGD misclassifies most correct inputs on every downstream task it "

@@ -184,6 +184,19 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict]] = {
                   "defences": [{"noise": 0.25}, {"noise": 0.5}, {"noise": 1.0}, {"noise": 2.0},
                                {"noise": 3.0}, {"step": 1.0}, {"bits": 2}, {"bits": 1}]},
     },
+    "03_encoder_stealing": {
+        # MNIST test-pool images kept for evaluation (the rest are the attacker's queries); query
+        # budgets; the surrogate's training; the output defences of the API
+        "smoke": {"n_eval": 64, "budgets": [64, 128], "budget": 128, "epochs": 2,
+                  "batch_size": 32, "defences": [{"noise": 1.0}]},
+        "laptop": {"n_eval": 400, "budgets": [50, 200, 600], "budget": 600, "epochs": 20,
+                   "batch_size": 64,
+                   "defences": [{"noise": 0.25}, {"noise": 0.5}, {"noise": 1.0}, {"step": 0.5},
+                                {"step": 1.0}, {"step": 2.0}, {"topk": 16}]},
+        "paper": {"n_eval": 5000, "budgets": [500, 1000, 2500, 5000], "budget": 5000,
+                  "epochs": 100, "batch_size": 256,
+                  "defences": [{"noise": 0.5}, {"noise": 1.0}, {"step": 1.0}, {"topk": 64}]},
+    },
     "09_adversarial_examples": {
         # L∞ budgets on pixels in [0, 1]; the pixel-noise std of the hardened encoder's
         # pre-training; PGD steps; the universal perturbation's training; the smoothing noise

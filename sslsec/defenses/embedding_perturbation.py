@@ -1,10 +1,12 @@
-"""Perturbing embeddings before they leave the user: Gaussian noise and quantisation.
+"""Perturbing embeddings before they leave the user: Gaussian noise, quantisation, top-k.
 
 The users' side of chapter 06: before an embedding is sent (to a downstream classifier's host,
 a vector store, a partner), the user adds Gaussian noise whose standard deviation is a multiple
 ``noise`` of each feature's own spread, and/or quantises every feature, either to a grid of
 ``step`` feature standard deviations or to ``2**bits`` levels between the feature's calibrated
-minimum and maximum. The less the embedding says about the pixels, the worse an inversion
+minimum and maximum; and/or keeps only its ``topk`` largest-magnitude features, zeroing the
+rest. The same mechanisms are the output defence of an encoder-as-a-service provider against
+stealing (chapter 03). The less the embedding says about the pixels, the worse an inversion
 decoder reconstructs them; the price is the downstream accuracy the noisy features still give.
 
 :class:`PerturbedEncoder` is an encoder like any other (``.encode``), so the downstream probe
@@ -33,7 +35,7 @@ from sslsec.augment import check_images
 from sslsec.downstream import evaluate_encoder, extract_features
 
 
-def _check_options(noise, step, bits) -> None:
+def _check_options(noise, step, bits, topk=None) -> None:
     if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
         raise ValueError(f"noise={noise!r} must be a number >= 0 (a multiple of the features' "
                          "standard deviation)")
@@ -46,19 +48,22 @@ def _check_options(noise, step, bits) -> None:
     if bits is not None and (not isinstance(bits, int) or isinstance(bits, bool)
                              or not 1 <= bits <= 16):
         raise ValueError(f"bits={bits!r} must be an integer in 1..16 or None")
+    if topk is not None and (not isinstance(topk, int) or isinstance(topk, bool) or topk <= 0):
+        raise ValueError(f"topk={topk!r} must be a positive integer or None")
 
 
 class PerturbedEncoder(nn.Module):
     """``encoder``'s features with Gaussian noise of ``noise × scale`` (per feature) added and
     then, optionally, quantised to a grid of ``step × scale`` or to ``2**bits`` levels in
-    ``[low, high]`` (per feature). Every call draws fresh noise from the module's own generator
+    ``[low, high]`` (per feature), and optionally sparsified to its ``topk`` largest-magnitude
+    features (the others set to 0). Every call draws fresh noise from the module's own generator
     (seeded with ``seed``), so runs repeat exactly when the calls do."""
 
     def __init__(self, encoder: nn.Module, scale: torch.Tensor, low: torch.Tensor,
                  high: torch.Tensor, noise: float = 0.0, step: float | None = None,
-                 bits: int | None = None, seed: int = 0) -> None:
+                 bits: int | None = None, seed: int = 0, topk: int | None = None) -> None:
         super().__init__()
-        _check_options(noise, step, bits)
+        _check_options(noise, step, bits, topk)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise ValueError(f"seed={seed!r} must be a non-negative integer")
         scale, low, high = (torch.as_tensor(t).float().flatten() for t in (scale, low, high))
@@ -68,7 +73,7 @@ class PerturbedEncoder(nn.Module):
         if not (scale > 0).all() or not (high >= low).all():
             raise ValueError("scale must be > 0 and high >= low in every feature")
         self.encoder = encoder
-        self.noise, self.step, self.bits = float(noise), step, bits
+        self.noise, self.step, self.bits, self.topk = float(noise), step, bits, topk
         self.register_buffer("scale", scale)
         self.register_buffer("low", low)
         self.register_buffer("high", high)
@@ -95,6 +100,9 @@ class PerturbedEncoder(nn.Module):
             levels = 2 ** self.bits - 1
             width = (high - low).clamp(min=1e-12)
             z = low + torch.round((z.clamp(low, high) - low) / width * levels) / levels * width
+        if self.topk is not None and self.topk < self.feature_dim:
+            keep = z.abs().topk(self.topk, dim=1).indices
+            z = torch.zeros_like(z).scatter(1, keep, z.gather(1, keep))
         return z
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,18 +119,19 @@ class PerturbedEncoder(nn.Module):
 
 def embedding_perturbation(encoder: nn.Module, x: torch.Tensor, noise: float = 0.0,
                            step: float | None = None, bits: int | None = None, seed: int = 0,
-                           device: str | torch.device = "auto") -> PerturbedEncoder:
+                           device: str | torch.device = "auto",
+                           topk: int | None = None) -> PerturbedEncoder:
     """A :class:`PerturbedEncoder` calibrated on the features of ``x`` (images the users own):
     each feature's standard deviation sets the noise and the quantisation step, its minimum and
-    maximum the range of the ``bits`` levels. ``noise=0`` with neither ``step`` nor ``bits``
-    gives the features unchanged."""
+    maximum the range of the ``bits`` levels. ``noise=0`` with none of ``step``, ``bits`` and
+    ``topk`` gives the features unchanged."""
     check_images(x, name="x")
     if len(x) < 2:
         raise ValueError(f"x holds {len(x)} image(s); calibration needs at least 2")
-    _check_options(noise, step, bits)
+    _check_options(noise, step, bits, topk)
     features = extract_features(encoder, x, device=device).float()
     return PerturbedEncoder(encoder, features.std(0).clamp(min=1e-6), features.min(0).values,
-                            features.max(0).values, noise, step, bits, seed).eval()
+                            features.max(0).values, noise, step, bits, seed, topk).eval()
 
 
 @dataclass

@@ -1,0 +1,104 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sslsec.attacks.encoder_stealing import (
+    contsteal_loss,
+    pretraining_passes,
+    query_victim,
+    steal_encoder,
+    stealing_setup,
+    stolenencoder_loss,
+)
+from sslsec.defenses.embedding_perturbation import embedding_perturbation
+from sslsec.models import SmallCNN
+from sslsec.profiles import AugmentConfig
+
+WEAK = AugmentConfig(crop_scale=(0.8, 1.0), flip_p=0.0, jitter_strength=0.0, jitter_p=0.0,
+                     grayscale_p=0.0)
+
+
+@pytest.fixture(scope="module")
+def victim():
+    torch.manual_seed(0)
+    return SmallCNN().eval()
+
+
+def test_losses_reward_agreement():
+    z = torch.randn(8, 16)
+    assert stolenencoder_loss(z, z, z).item() == pytest.approx(-2.0)
+    assert stolenencoder_loss(z, -z, z, lam=0.5).item() == pytest.approx(-0.5)
+    aligned = contsteal_loss(z, z, temperature=0.1)
+    shuffled = contsteal_loss(z, z.roll(1, 0), temperature=0.1)
+    assert aligned < 0.1 < shuffled
+
+
+def test_stealing_moves_the_surrogate_towards_the_victim(victim, mnist):
+    x, fresh = mnist.x[:256], mnist.x[1000:1128]
+    answers = query_victim(victim, x, device="cpu")
+    assert answers.shape == (256, victim.feature_dim) and not answers.requires_grad
+    before = steal_encoder(x, answers, epochs=1, batch_size=64, augment=WEAK, device="cpu",
+                           progress=False)
+    after = steal_encoder(x, answers, epochs=15, batch_size=64, augment=WEAK, device="cpu",
+                          progress=False)
+    target = query_victim(victim, fresh, device="cpu")
+
+    def disagreement(encoder):  # on images the attacker never queried
+        with torch.no_grad():
+            return 1 - F.cosine_similarity(encoder.encode(fresh), target, dim=1).mean().item()
+
+    assert disagreement(after.surrogate) < 0.3 * disagreement(before.surrogate)
+    assert after.loss[-1] < after.loss[0]
+    assert after.image_passes == 15 * 4 * 2 * 64 and after.queries == 256
+    cont = steal_encoder(x, answers, "contsteal", epochs=2, batch_size=64, augment=WEAK,
+                         device="cpu", progress=False)
+    assert cont.image_passes == 2 * 4 * 64
+
+
+def test_same_seed_same_surrogate(victim, mnist):
+    x = mnist.x[:128]
+    answers = query_victim(victim, x, device="cpu")
+    a, b = (steal_encoder(x, answers, epochs=2, batch_size=64, augment=WEAK, device="cpu",
+                          seed=3, progress=False).surrogate for _ in range(2))
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+def test_topk_keeps_the_largest_features(victim, mnist):
+    x = mnist.x[:64]
+    api = embedding_perturbation(victim, x, topk=4, device="cpu")
+    z = query_victim(victim, x, device="cpu")
+    sparse = query_victim(api, x, device="cpu")
+    assert ((sparse != 0).sum(1) == 4).all()
+    kept = sparse != 0
+    assert torch.equal(sparse[kept], z[kept])
+    assert (z.abs()[~kept].reshape(64, -1).max(1).values
+            <= z.abs()[kept].reshape(64, -1).min(1).values).all()
+    with pytest.raises(ValueError, match="topk"):
+        embedding_perturbation(victim, x, topk=0, device="cpu")
+
+
+def test_setup_keeps_queries_apart_from_evaluation(smoke):
+    setup = stealing_setup(smoke, progress=False)
+    queries = setup.query_pools[smoke.pretrain_dataset].x
+    evaluation = setup.tasks[smoke.pretrain_dataset]["test"].x
+    assert len(evaluation) == setup.settings["n_eval"]
+    flat_q, flat_e = queries.flatten(1), evaluation.flatten(1)
+    assert not (torch.cdist(flat_q, flat_e) == 0).any()
+    assert pretraining_passes(setup.victim, setup.n_pretrain) == (
+        smoke.epochs * smoke.n_pretrain * 2)
+
+
+def test_bad_input(victim, mnist):
+    x = mnist.x[:32]
+    answers = query_victim(victim, x, device="cpu")
+    with pytest.raises(ValueError, match="method"):
+        steal_encoder(x, answers, "copycat", progress=False)
+    with pytest.raises(ValueError, match="answers"):
+        steal_encoder(x, answers[:10], progress=False)
+    with pytest.raises(ValueError, match="epochs"):
+        steal_encoder(x, answers, epochs=0, progress=False)
+    with pytest.raises(ValueError, match="features"):
+        steal_encoder(x, answers[:, :16], progress=False)
+    with pytest.raises(ValueError, match="x must"):
+        query_victim(victim, torch.zeros(3, 28, 28))
