@@ -125,6 +125,34 @@ CLAIMS: dict[str, list[Claim]] = {
               "the largest cost to the attacker among settings costing users ≤ 2 points "
               "(0 when none is that cheap; reported: the target of 10 points is not reached)"),
     ],
+    "05_watermarks_and_fingerprints": [
+        Claim("watermark_derived_flagged", ">=", 0.9, 0.9,
+              "the watermark flags (p < 0.01) nearly every copy derived from the marked "
+              "release: stolen, pruned or fine-tuned"),
+        Claim("watermark_independent_flagged", "<=", 0, 0,
+              "and no encoder pre-trained independently of it"),
+        Claim("watermark_utility_cost_max_task", "<=", 0.01, 0.01,
+              "embedding the watermark costs at most 1 point of linear-probe accuracy on any "
+              "task"),
+        Claim("watermark_unmarked_p", ">=", None, None,
+              "the p-value of the owner's own encoder before marking (reported: the test "
+              "does not flag it)"),
+        Claim("fingerprint_standard_owner_p", ">=", None, None,
+              "dataset inference on the standard encoder itself (reported: it generalises, "
+              "so its private data leave no trace to test)"),
+        Claim("fingerprint_standard_derived_flagged", ">=", None, None,
+              "share of the standard encoder's copies that dataset inference flags (reported)"),
+        Claim("fingerprint_leaky_owner_p", "<=", 0.01, None,
+              "dataset inference recognises the private data of an encoder that memorised "
+              "them (chapter 01's)"),
+        Claim("fingerprint_leaky_whitebox_flagged", ">=", None, None,
+              "share of its pruned and fine-tuned copies flagged (reported)"),
+        Claim("fingerprint_leaky_stolen_flagged", ">=", None, None,
+              "share of its stolen copies flagged (reported: stealing does not copy "
+              "memorisation here)"),
+        Claim("fingerprint_independent_flagged", "<=", None, None,
+              "independent encoders flagged by dataset inference, both tests (reported)"),
+    ],
     "09_adversarial_examples": [
         Claim("pgd_fooling_min_task", ">=", 0.8, None,
               "feature-space PGD misclassifies most correct inputs on every downstream task it "

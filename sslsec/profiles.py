@@ -197,6 +197,39 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict]] = {
                   "epochs": 100, "batch_size": 256,
                   "defences": [{"noise": 0.5}, {"noise": 1.0}, {"step": 1.0}, {"topk": 64}]},
     },
+    "05_watermarks_and_fingerprints": {
+        # the watermark key and its embedding; the thief's copies of the marked release
+        # ((method, query pool, budget) with chapter 03's training; pruned shares; fine-tuning
+        # epochs); independent encoders ((pool role, seed)); dataset inference
+        "smoke": {"bits": 16, "n_verification": 64,
+                  "embed": {"epochs": 1, "lam": 1.0, "margin": 0.3, "lr": 5e-4,
+                            "batch_size": 64},
+                  "stolen": [["stolenencoder", "same", 128], ["contsteal", "other", 128]],
+                  "prune": [0.5], "finetune_epochs": [1], "finetune_lr": 2e-4,
+                  "finetune_batch_size": 64, "independent": [["same", 1], ["other", 0]],
+                  "n_views": 4, "n_private": 64},
+        "laptop": {"bits": 64, "n_verification": 1000,
+                   "embed": {"epochs": 10, "lam": 1.0, "margin": 0.3, "lr": 5e-4,
+                             "batch_size": 256},
+                   "stolen": [["stolenencoder", "same", 50], ["stolenencoder", "same", 200],
+                              ["stolenencoder", "same", 600], ["stolenencoder", "other", 600],
+                              ["contsteal", "same", 200], ["contsteal", "same", 600]],
+                   "prune": [0.3, 0.6], "finetune_epochs": [5, 20], "finetune_lr": 2e-4,
+                   "finetune_batch_size": 128,
+                   "independent": [["same", 0], ["same", 1], ["same", 2], ["other", 0],
+                                   ["other", 1]],
+                   "n_views": 10, "n_private": 400},
+        "paper": {"bits": 64, "n_verification": 2000,
+                  "embed": {"epochs": 20, "lam": 1.0, "margin": 0.3, "lr": 1e-4,
+                            "batch_size": 256},
+                  "stolen": [["stolenencoder", "same", 1000], ["stolenencoder", "same", 5000],
+                             ["stolenencoder", "other", 5000], ["contsteal", "same", 5000]],
+                  "prune": [0.3, 0.6], "finetune_epochs": [5, 20], "finetune_lr": 1e-4,
+                  "finetune_batch_size": 256,
+                  "independent": [["same", 0], ["same", 1], ["same", 2], ["other", 0],
+                                  ["other", 1]],
+                  "n_views": 10, "n_private": 2000},
+    },
     "09_adversarial_examples": {
         # L∞ budgets on pixels in [0, 1]; the pixel-noise std of the hardened encoder's
         # pre-training; PGD steps; the universal perturbation's training; the smoothing noise

@@ -18,7 +18,8 @@ import json
 import os
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -229,3 +230,112 @@ def profile_encoder(profile: Profile, seed: int = 0, progress: bool = True,
                             **pretrain_changes)
     return train_or_load(spec, data.x, profile.device, progress=progress)
 
+
+
+# --- derived encoders: made from another entry (stolen, watermarked, fine-tuned copies) ---------
+
+@dataclass
+class DerivedEntry:
+    """An encoder made from a parent entry by a named procedure (``kind`` with ``params``).
+
+    ``info`` holds what the procedure reported (e.g. its loss and seconds); ``parent`` is the
+    parent's key, so chains (a stolen copy of a watermarked encoder) stay traceable."""
+
+    encoder: Encoder
+    key: str
+    kind: str
+    params: dict
+    parent: str
+    arch: str
+    in_channels: int
+    image_size: int
+    info: dict = field(default_factory=dict)
+    from_cache: bool = False
+    path: Path | None = None
+
+
+def _arch_of(parent: ZooEntry | DerivedEntry) -> tuple[str, int, int]:
+    if isinstance(parent, ZooEntry):
+        return parent.spec.arch, parent.spec.in_channels, parent.spec.image_size
+    if isinstance(parent, DerivedEntry):
+        return parent.arch, parent.in_channels, parent.image_size
+    raise ValueError(f"parent must be a ZooEntry or a DerivedEntry; got {type(parent).__name__}")
+
+
+def derived_key(kind: str, parent_key: str, params: dict) -> str:
+    """The content address of a derived entry: kind, parent key, params and code version."""
+    payload = json.dumps({"kind": kind, "parent": parent_key, "params": params,
+                          "code": TRAINING_CODE_VERSION}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def _load_derived(key: str, folder: Path, device: torch.device) -> DerivedEntry | None:
+    meta_path, weights_path = folder / f"{key}.json", folder / f"{key}.safetensors"
+    if not meta_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("key") != key:
+            raise CorruptEntryError(f"metadata names key {meta.get('key')!r}")
+        if not weights_path.exists():
+            raise CorruptEntryError("weights file is missing")
+        if sha256_file(weights_path) != meta.get("weights_sha256"):
+            raise CorruptEntryError("weights SHA-256 does not match the metadata")
+        encoder = build_encoder(meta["arch"], meta["in_channels"], meta["image_size"])
+        encoder.load_state_dict(load_file(str(weights_path)))
+    except (CorruptEntryError, json.JSONDecodeError, KeyError, TypeError, RuntimeError,
+            OSError, ValueError) as err:
+        warnings.warn(f"zoo entry {key} in {folder} is corrupted ({err}); remaking it",
+                      stacklevel=3)
+        return None
+    return DerivedEntry(encoder.to(device).eval(), key, meta["kind"], meta["params"],
+                        meta["parent"], meta["arch"], meta["in_channels"], meta["image_size"],
+                        meta.get("info", {}), True, weights_path)
+
+
+def derive_or_load(kind: str, parent: ZooEntry | DerivedEntry, params: dict,
+                   make: Callable[[], tuple[nn.Module, dict]],
+                   device: str | torch.device = "auto", cache: str | Path | None = None,
+                   retrain: bool = False) -> DerivedEntry:
+    """The encoder that ``make()`` derives from ``parent``: from the shipped zoo or the cache
+    when a valid entry for ``(kind, parent.key, params)`` exists, else made now and stored.
+
+    ``params`` must be JSON-serialisable and name everything that decides the result (include
+    the SHA-256 of any data ``make`` uses: :func:`sha256_tensor`). ``make`` returns the encoder
+    (the parent's architecture) and a JSON-serialisable ``info`` dict."""
+    if not isinstance(kind, str) or not kind:
+        raise ValueError(f"kind={kind!r} must be a non-empty string")
+    arch, channels, size = _arch_of(parent)
+    try:
+        json.dumps(params, sort_keys=True)
+    except TypeError as err:
+        raise ValueError(f"params must be JSON-serialisable: {err}") from err
+    dev = resolve_device(device)
+    key = derived_key(kind, parent.key, params)
+    folder = Path(cache) if cache is not None else cache_dir()
+    if not retrain:
+        for where in (SHIPPED_DIR, folder):
+            entry = _load_derived(key, where, dev)
+            if entry is not None:
+                return entry
+    encoder, info = make()
+    if not isinstance(encoder, Encoder) or (encoder.in_channels, encoder.image_size) != (
+            channels, size):
+        raise ValueError(f"make() must return a {arch} encoder for {channels}×{size}×{size} "
+                         f"inputs; got {type(encoder).__name__}")
+    try:
+        json.dumps(info)
+    except TypeError as err:
+        raise ValueError(f"the info that make() returned is not JSON-serialisable: {err}") from err
+    folder.mkdir(parents=True, exist_ok=True)
+    weights_path = folder / f"{key}.safetensors"
+    state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
+    _atomic_write(weights_path, lambda tmp: save_file(state, tmp))
+    meta = {"key": key, "kind": kind, "params": params, "parent": parent.key, "arch": arch,
+            "in_channels": channels, "image_size": size, "info": info,
+            "training_code_version": TRAINING_CODE_VERSION, "torch_version": torch.__version__,
+            "weights_sha256": sha256_file(weights_path)}
+    _atomic_write(folder / f"{key}.json",
+                  lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, sort_keys=True)))
+    return DerivedEntry(encoder.to(dev).eval(), key, kind, params, parent.key, arch, channels,
+                        size, info, False, weights_path)

@@ -8,6 +8,7 @@ from sslsec.attacks.encoder_stealing import (
     query_victim,
     steal_encoder,
     stealing_setup,
+    stolen_copy,
     stolenencoder_loss,
 )
 from sslsec.defenses.embedding_perturbation import embedding_perturbation
@@ -102,3 +103,22 @@ def test_bad_input(victim, mnist):
         steal_encoder(x, answers[:, :16], progress=False)
     with pytest.raises(ValueError, match="x must"):
         query_victim(victim, torch.zeros(3, 28, 28))
+
+
+def test_stolen_copy_is_kept_in_the_zoo(smoke, isolated_cache, mnist):
+    from sslsec.zoo import profile_encoder
+
+    victim = profile_encoder(smoke, 0, progress=False)
+    x = mnist.x[1000:1064]
+    first = stolen_copy(victim, x, epochs=1, batch_size=32, augment=WEAK, device="cpu",
+                        progress=False)
+    second = stolen_copy(victim, x, epochs=1, batch_size=32, augment=WEAK, device="cpu",
+                         progress=False)
+    assert not first.entry.from_cache and second.entry.from_cache
+    assert second.entry.parent == victim.key and second.loss == first.loss
+    assert second.image_passes == first.image_passes == 2 * 64
+    probe = mnist.x[:16]
+    assert torch.equal(query_victim(first.surrogate, probe), query_victim(second.surrogate, probe))
+    third = stolen_copy(victim, x, "contsteal", epochs=1, batch_size=32, augment=WEAK,
+                        device="cpu", progress=False)
+    assert third.entry.key != first.entry.key

@@ -156,3 +156,60 @@ def test_pixel_noise_is_part_of_the_key_only_when_used(tiny):
     assert zoo.entry_key(noisy, digest) != zoo.entry_key(spec, digest)
     assert zoo.EncoderSpec.from_dict(noisy.to_dict()) == noisy
     assert zoo.EncoderSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_derived_entry_is_made_once_then_loaded(tiny, isolated_cache, mnist):
+    spec, images = tiny
+    parent = zoo.train_or_load(spec, images, device="cpu", progress=False)
+    calls = []
+
+    def make():
+        calls.append(1)
+        child = zoo.build_encoder(spec.arch, spec.in_channels, spec.image_size)
+        return child, {"note": "made"}
+
+    first = zoo.derive_or_load("test", parent, {"a": 1}, make, device="cpu")
+    second = zoo.derive_or_load("test", parent, {"a": 1}, make, device="cpu")
+    other = zoo.derive_or_load("test", parent, {"a": 2}, make, device="cpu")
+    assert len(calls) == 2 and not first.from_cache and second.from_cache
+    assert second.key == first.key != other.key and second.parent == parent.key
+    assert second.info == {"note": "made"} and second.params == {"a": 1}
+    x = mnist.x[:8]
+    assert torch.equal(extract_features(first.encoder, x), extract_features(second.encoder, x))
+    # a chain: derived from a derived entry
+    grandchild = zoo.derive_or_load("test", first, {"a": 1}, make, device="cpu")
+    assert grandchild.parent == first.key and grandchild.key != first.key
+
+
+def test_derived_entry_corruption_is_reported_and_remade(tiny, isolated_cache):
+    spec, images = tiny
+    parent = zoo.train_or_load(spec, images, device="cpu", progress=False)
+
+    def make():
+        return zoo.build_encoder(spec.arch, spec.in_channels, spec.image_size), {}
+
+    entry = zoo.derive_or_load("test", parent, {}, make, device="cpu")
+    entry.path.write_bytes(entry.path.read_bytes()[:100])  # truncated weights
+    with pytest.warns(UserWarning, match="corrupted"):
+        again = zoo.derive_or_load("test", parent, {}, make, device="cpu")
+    assert not again.from_cache
+
+
+def test_derived_entry_bad_input(tiny, isolated_cache):
+    spec, images = tiny
+    parent = zoo.train_or_load(spec, images, device="cpu", progress=False)
+
+    def make():
+        return zoo.build_encoder(spec.arch, spec.in_channels, spec.image_size), {}
+
+    with pytest.raises(ValueError, match="kind"):
+        zoo.derive_or_load("", parent, {}, make)
+    with pytest.raises(ValueError, match="JSON"):
+        zoo.derive_or_load("test", parent, {"x": object()}, make)
+    with pytest.raises(ValueError, match="ZooEntry"):
+        zoo.derive_or_load("test", "not an entry", {}, make)
+    with pytest.raises(ValueError, match="encoder"):
+        zoo.derive_or_load("test", parent, {}, lambda: (torch.nn.Linear(2, 2), {}))
+    with pytest.raises(ValueError, match="JSON"):
+        zoo.derive_or_load("test", parent, {}, lambda: (make()[0], {"t": torch.zeros(1)}))
+    assert [p.stem for p in isolated_cache.glob("*.safetensors")] == [parent.key]

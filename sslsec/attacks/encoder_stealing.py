@@ -21,7 +21,7 @@ attack, :func:`stealing_setup` the chapter's world.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +35,7 @@ from sslsec.models import Encoder, build_encoder
 from sslsec.pretrain import show_progress
 from sslsec.profiles import Profile, chapter_settings, resolve_device
 from sslsec.seed import seed_everything
-from sslsec.zoo import ZooEntry, profile_encoder
+from sslsec.zoo import DerivedEntry, ZooEntry, derive_or_load, profile_encoder, sha256_tensor
 
 METHODS = ("stolenencoder", "contsteal")
 
@@ -76,6 +76,8 @@ class StealingResult:
     image_passes: int
     seconds: float
     loss: list[float] = field(default_factory=list)
+    #: the zoo entry of the surrogate (set by :func:`stolen_copy`)
+    entry: DerivedEntry | None = None
 
 
 def _check_positive_int(name: str, value) -> None:
@@ -133,6 +135,33 @@ def steal_encoder(x: torch.Tensor, answers: torch.Tensor, method: str = "stolene
     surrogate.eval()
     return StealingResult(surrogate, method, len(x), epochs, passes,
                           time.perf_counter() - start, history)
+
+
+def stolen_copy(victim: ZooEntry | DerivedEntry, x: torch.Tensor,
+                method: str = "stolenencoder", epochs: int = 60, batch_size: int = 64,
+                lr: float = 2e-3, augment: AugmentConfig | None = None, lam: float = 1.0,
+                temperature: float = 0.2, device: str | torch.device = "auto", seed: int = 0,
+                progress: bool = True) -> StealingResult:
+    """:func:`steal_encoder` against the undefended API of a zoo ``victim`` (queries ``x``),
+    kept in the encoder zoo: a later chapter (or run) loads the same copy instead of stealing
+    it again. The result's ``seconds`` and ``loss`` are those of the original run."""
+    check_images(x, name="x")
+    params = {"method": method, "queries_sha256": sha256_tensor(x), "queries": len(x),
+              "epochs": epochs, "batch_size": batch_size, "lr": lr,
+              "augment": None if augment is None else asdict(augment), "lam": lam,
+              "temperature": temperature, "seed": seed}
+
+    def make() -> tuple[Encoder, dict]:
+        answers = query_victim(victim.encoder, x, device=device)
+        result = steal_encoder(x, answers, method, victim.arch if isinstance(
+            victim, DerivedEntry) else victim.spec.arch, epochs, batch_size, lr, augment, lam,
+            temperature, device, seed, progress)
+        return result.surrogate, {"image_passes": result.image_passes,
+                                  "seconds": result.seconds, "loss": result.loss}
+
+    entry = derive_or_load("stolen", victim, params, make, device)
+    return StealingResult(entry.encoder, method, len(x), epochs, entry.info["image_passes"],
+                          entry.info["seconds"], list(entry.info["loss"]), entry)
 
 
 def pretraining_passes(entry: ZooEntry, n_images: int) -> int:
