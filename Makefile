@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JB     := $(VENV)/bin/jupyter-book build . --config jupyter-book.yml --toc _toc.yml
 
-.PHONY: help venv test lint unit nbval chapters assignments site book bench chromium clean
+.PHONY: help venv test lint unit nbval chapters assignments site book bench zoo zoo-check chromium clean
 
 help:
 	@echo "make book      run every chapter (laptop profile), store outputs, build the site"
@@ -16,6 +16,7 @@ help:
 	@echo "make assignments  student notebooks + autograder bundles in _build/assignments/"
 	@echo "make site      build the site from the stored outputs (warnings are errors)"
 	@echo "make bench     speed and quality benchmarks"
+	@echo "make zoo       retrain the shipped encoders in data/zoo (zoo-check: compare only)"
 
 # torch==2.14.1 / torchvision==0.29.1 (pinned in pyproject.toml) come from this machine's disk.
 $(STAMP): pyproject.toml
@@ -58,6 +59,13 @@ book: chapters site
 bench: $(STAMP)
 	$(PY) benchmarks/laptop_encoder.py
 	$(PY) benchmarks/pretrain_throughput.py
+
+# The shipped encoders (data/zoo): retrained on the CPU; bit-identical with 2 threads (CI's).
+zoo: $(STAMP)
+	$(PY) -m sslsec zoo
+
+zoo-check: $(STAMP)
+	$(PY) -m sslsec zoo --check
 
 clean:
 	rm -rf _build exercises .pytest_cache .ruff_cache

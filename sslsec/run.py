@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from sslsec.data import PACKAGE_ROOT
-from sslsec.profiles import DEVICES, PROFILES
+from sslsec.profiles import DEVICES, PROFILES, get_profile
 
 CHAPTERS_DIR = PACKAGE_ROOT / "chapters"
 BUILD_DIR = PACKAGE_ROOT / "_build"
@@ -192,6 +192,50 @@ def grade(notebook: Path, autograder: Path, out_dir: Path) -> dict[str, tuple[fl
             for t in tests if t.get("max_score") is not None}
 
 
+def make_zoo(check: bool = False, progress: bool = True) -> list[str]:
+    """(Re)train the shipped encoders in ``data/zoo`` — the laptop encoders that several
+    chapters share: the standard encoder (seed 0; chapters 00, 03, 05, 06, 09) and chapter 01's
+    victim and shadow (chapters 01, 05) — on the CPU, ignoring every existing entry. With
+    ``check``, compare the retrained weights with the shipped ones instead of writing them.
+    Returns one line per entry. (Weights are bit-identical only for the same thread count:
+    CI's, 2 threads.)"""
+    import shutil
+    import tempfile
+
+    from sslsec import zoo
+    from sslsec.attacks.encodermi import membership_setup
+
+    laptop = get_profile("laptop", device="cpu")
+    shipped, cache = zoo.SHIPPED_DIR, os.environ.get("SSLSEC_CACHE")
+    lines = []
+    with tempfile.TemporaryDirectory() as tmp:
+        zoo.SHIPPED_DIR = Path(tmp) / "none"  # ignore the shipped entries while retraining
+        os.environ["SSLSEC_CACHE"] = tmp
+        try:
+            setup = membership_setup(laptop, 0, progress)
+            entries = [zoo.profile_encoder(laptop, 0, progress), setup.victim, setup.shadow]
+        finally:
+            zoo.SHIPPED_DIR = shipped
+            if cache is None:
+                os.environ.pop("SSLSEC_CACHE")
+            else:
+                os.environ["SSLSEC_CACHE"] = cache
+        shipped.mkdir(parents=True, exist_ok=True)
+        for entry in entries:
+            made = json.loads((Path(tmp) / f"{entry.key}.json").read_text())["weights_sha256"]
+            target = shipped / f"{entry.key}.json"
+            if check:
+                held = json.loads(target.read_text())["weights_sha256"] if target.exists() else None
+                verdict = "identical" if held == made else "DIFFERENT" if held else "MISSING"
+                lines.append(f"{entry.key} ({entry.spec.data}): {verdict}")
+            else:
+                for suffix in (".safetensors", ".json"):  # the JSON last: it marks the entry
+                    shutil.copyfile(Path(tmp) / f"{entry.key}{suffix}",
+                                    shipped / f"{entry.key}{suffix}")
+                lines.append(f"{entry.key} ({entry.spec.data}): written")
+    return lines
+
+
 def format_table(records: list[RunRecord], n_metrics: int = 3) -> str:
     """A plain-text table: chapter, seconds, peak memory, the first metrics."""
     rows = [("chapter", "seconds", "peak MB", "headline metrics")]
@@ -219,7 +263,14 @@ def main(argv: list[str] | None = None) -> int:
     assign_cmd.add_argument("chapter", help="all, or a chapter number or name")
     assign_cmd.add_argument("--run-tests", action="store_true",
                             help="let otter execute each master and check its solutions")
+    zoo_cmd = sub.add_parser("zoo", help="retrain the shipped encoders into data/zoo")
+    zoo_cmd.add_argument("--check", action="store_true",
+                         help="compare retrained weights with the shipped ones; write nothing")
     args = parser.parse_args(argv)
+    if args.command == "zoo":
+        lines = make_zoo(check=args.check)
+        print("\n".join(lines))
+        return 0 if all(not line.endswith(("DIFFERENT", "MISSING")) for line in lines) else 1
     if args.command == "assign":
         masters = master_paths() if args.chapter == "all" else [
             p for p in master_paths() if args.chapter in (p.stem, p.stem[:2])]

@@ -13,7 +13,6 @@ from sslsec.defenses.watermark import (
     watermark_loss,
     watermarked_encoder,
 )
-from sslsec.downstream import extract_features
 from sslsec.models import SmallCNN
 from sslsec.pretrain import PretrainConfig
 from sslsec.profiles import AugmentConfig

@@ -213,3 +213,28 @@ def test_derived_entry_bad_input(tiny, isolated_cache):
     with pytest.raises(ValueError, match="JSON"):
         zoo.derive_or_load("test", parent, {}, lambda: (make()[0], {"t": torch.zeros(1)}))
     assert [p.stem for p in isolated_cache.glob("*.safetensors")] == [parent.key]
+
+
+def test_shipped_entries_map_to_their_keys_and_weights():
+    """Every entry in data/zoo still has the key its recorded config and data give (a change of
+    the training code or the config format needs `make zoo`), and its weights' SHA-256."""
+    shipped = sorted(zoo.SHIPPED_DIR.glob("*.json"))
+    assert shipped, "data/zoo holds no entries (run `make zoo`)"
+    for path in shipped:
+        meta = json.loads(path.read_text())
+        spec = zoo.EncoderSpec.from_dict(meta["spec"])
+        assert zoo.entry_key(spec, meta["data_sha256"]) == meta["key"] == path.stem
+        assert zoo.sha256_file(path.with_suffix(".safetensors")) == meta["weights_sha256"]
+
+
+def test_the_standard_laptop_encoder_is_shipped(isolated_cache):
+    from sslsec.data import pretrain_set
+
+    laptop = get_profile("laptop", device="cpu")
+    spec = zoo.spec_for_profile(laptop, 0)
+    key = zoo.entry_key(spec, zoo.sha256_tensor(pretrain_set(laptop, 0).x))
+    assert (zoo.SHIPPED_DIR / f"{key}.json").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        entry = zoo.profile_encoder(laptop, 0, progress=False)
+    assert entry.from_cache and entry.key == key and not any(isolated_cache.glob("*"))
