@@ -153,6 +153,24 @@ CLAIMS: dict[str, list[Claim]] = {
         Claim("fingerprint_independent_flagged", "<=", None, None,
               "independent encoders flagged by dataset inference, both tests (reported)"),
     ],
+    "08_backdoors": [
+        Claim("asr_min_task", ">=", 0.95, 0.95,
+              "triggered inputs land in the attacker's class on every targeted downstream task"),
+        Claim("ca_minus_ba_max_task", "<=", 0.02, 0.02,
+              "while clean accuracy with the backdoored encoder stays within 2 points of the "
+              "clean encoder's"),
+        Claim("asr_baseline_max_task", "<=", None, None,
+              "the same triggers with the clean encoder (reported: the baseline)"),
+        Claim("detection_auroc", ">=", 0.9, 0.9,
+              "the recovered trigger's size tells backdoored from clean encoders, without "
+              "labels or downstream tasks"),
+        Claim("population_size", ">=", 12, None,
+              "over at least 6 clean and 6 backdoored encoders"),
+        Claim("median_pl1_clean", ">=", None, None,
+              "median share of the image of a clean encoder's collapsing mask (reported)"),
+        Claim("median_pl1_backdoored", "<=", None, None,
+              "the same for backdoored encoders (reported)"),
+    ],
     "09_adversarial_examples": [
         Claim("pgd_fooling_min_task", ">=", 0.8, None,
               "feature-space PGD misclassifies most correct inputs on every downstream task it "

@@ -230,6 +230,39 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict]] = {
                                   ["other", 1]],
                   "n_views": 10, "n_private": 2000},
     },
+    "08_backdoors": {
+        # shadow images per query pool; BadEncoder's training; the downstream classifier;
+        # the backdoors of the main table (task, target, corner, pattern) and of the detection
+        # population (clean encoder, task, target, corner, pattern); DECREE's search
+        "smoke": {"n_shadow": 64, "n_references": 2, "trigger_size": 4, "epochs": 1,
+                  "lr": 1e-3, "batch_size": 64, "probe": "mlp", "probe_epochs": 10,
+                  "main": [["mnist5k", 0, "bottom-right", "white"],
+                           ["digits", 1, "top-left", "checkerboard"]],
+                  "population": [["mnist5k, seed 1", "mnist5k", 3, "top-right", "white"]],
+                  "decree": {"steps": 10, "batch_size": 32, "threshold": 0.95, "lr": 0.1}},
+        "laptop": {"n_shadow": 600, "n_references": 3, "trigger_size": 4, "epochs": 40,
+                   "lr": 1e-3, "batch_size": 128, "probe": "mlp", "probe_epochs": 100,
+                   "main": [["mnist5k", 0, "bottom-right", "white"],
+                            ["digits", 1, "top-left", "checkerboard"]],
+                   "population": [["mnist5k, seed 1", "mnist5k", 3, "top-right", "white"],
+                                  ["mnist5k, seed 2", "digits", 7, "bottom-left",
+                                   "checkerboard"],
+                                  ["digits, seed 0", "mnist5k", 5, "bottom-left", "white"],
+                                  ["digits, seed 1", "digits", 9, "top-right",
+                                   "checkerboard"]],
+                   "decree": {"steps": 200, "batch_size": 64, "threshold": 0.95, "lr": 0.1}},
+        "paper": {"n_shadow": 5000, "n_references": 3, "trigger_size": 10, "epochs": 200,
+                  "lr": 1e-4, "batch_size": 256, "probe": "mlp", "probe_epochs": 100,
+                  "main": [["stl10", 9, "bottom-right", "white"],
+                           ["svhn", 1, "bottom-right", "white"],
+                           ["gtsrb", 12, "bottom-right", "white"]],
+                  "population": [["cifar10, seed 1", "stl10", 3, "top-right", "white"],
+                                 ["cifar10, seed 2", "svhn", 7, "bottom-left", "checkerboard"],
+                                 ["digits, seed 0", "gtsrb", 5, "bottom-left", "white"],
+                                 ["digits, seed 1", "stl10", 9, "top-right", "checkerboard"]],
+                  "decree": {"steps": 1000, "batch_size": 128, "threshold": 0.95,
+                             "lr": 0.1}},
+    },
     "09_adversarial_examples": {
         # L∞ budgets on pixels in [0, 1]; the pixel-noise std of the hardened encoder's
         # pre-training; PGD steps; the universal perturbation's training; the smoothing noise

@@ -232,6 +232,20 @@ def profile_encoder(profile: Profile, seed: int = 0, progress: bool = True,
 
 
 
+def independent_encoders(profile: Profile, pools: dict[str, ImageSet],
+                         plan: list[tuple[str, int]], progress: bool = True
+                         ) -> dict[str, ZooEntry]:
+    """Encoders pre-trained with the profile's recipe by other parties on their own images:
+    one per ``(pool name, seed)`` of ``plan``, named ``"<pool's dataset>, seed <s>"``."""
+    out = {}
+    for name, seed in plan:
+        if name not in pools:
+            raise ValueError(f"pool {name!r} is unknown; allowed: {', '.join(pools)}")
+        images = pools[name]
+        out[f"{images.name}, seed {seed}"] = profile_encoder(profile, seed, progress, data=images)
+    return out
+
+
 # --- derived encoders: made from another entry (stolen, watermarked, fine-tuned copies) ---------
 
 @dataclass

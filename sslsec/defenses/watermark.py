@@ -39,7 +39,13 @@ from sslsec.models import Encoder
 from sslsec.pretrain import show_progress
 from sslsec.profiles import Profile, chapter_settings, resolve_device
 from sslsec.seed import seed_everything
-from sslsec.zoo import DerivedEntry, ZooEntry, derive_or_load, profile_encoder, sha256_tensor
+from sslsec.zoo import (
+    DerivedEntry,
+    ZooEntry,
+    derive_or_load,
+    independent_encoders,
+    sha256_tensor,
+)
 
 #: bump when :func:`embed_watermark` changes what it computes (part of the zoo key)
 EMBED_VERSION = 2
@@ -248,12 +254,11 @@ def ownership_setup(profile: Profile, seed: int = 0, progress: bool = True) -> O
     marked = watermarked_encoder(world.victim, private, key, profile.device, progress,
                                  augment=profile.augment, seed=seed, **s["embed"])
     roles = {"same": profile.pretrain_dataset, "other": "digits"}
-    independent = {}
-    for role, model_seed in s["independent"]:
+    for role, _ in s["independent"]:
         if role not in roles:
             raise ValueError(f"independent encoder role {role!r} is unknown; allowed: same, "
                              "other")
-        pool = world.query_pools[roles[role]]
-        independent[f"{pool.name}, seed {model_seed}"] = profile_encoder(
-            profile, model_seed, progress, data=pool)
+    independent = independent_encoders(profile, world.query_pools,
+                                       [(roles[r], seed) for r, seed in s["independent"]],
+                                       progress)
     return OwnershipSetup(s, world, private, key, marked, independent)
