@@ -10,6 +10,7 @@ import kornia.augmentation as K
 import torch
 from torch import nn
 
+from sslsec.checks import positive_ints
 from sslsec.profiles import AugmentConfig
 
 __all__ = ["AugmentConfig", "SimCLRAugment", "check_images"]
@@ -37,8 +38,7 @@ class SimCLRAugment(nn.Module):
 
     def __init__(self, size: int, channels: int, config: AugmentConfig | None = None) -> None:
         super().__init__()
-        if not isinstance(size, int) or size <= 0:
-            raise ValueError(f"size={size!r} must be a positive integer")
+        positive_ints(size=size)
         if channels not in (1, 3):
             raise ValueError(f"channels={channels!r} is not supported; allowed: 1, 3")
         self.size, self.channels = size, channels
@@ -75,6 +75,5 @@ class SimCLRAugment(nn.Module):
 
     def views(self, x: torch.Tensor, n: int = 2) -> list[torch.Tensor]:
         """``n`` independent views of the batch."""
-        if not isinstance(n, int) or n <= 0:
-            raise ValueError(f"n={n!r} must be a positive integer")
+        positive_ints(n=n)
         return [self(x) for _ in range(n)]

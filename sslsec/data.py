@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sslsec.checks import positive_ints
 from sslsec.profiles import Profile
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -280,9 +281,7 @@ def split_dataset(data: ImageSet, sizes: Mapping[str, int], seed: int = 0) -> di
     """
     if not sizes:
         raise ValueError("sizes must name at least one split, e.g. {'member': 256}")
-    for split, n in sizes.items():
-        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
-            raise ValueError(f"sizes[{split!r}]={n!r} must be a positive integer")
+    positive_ints(**{f"sizes[{split!r}]": n for split, n in sizes.items()})
     total = sum(sizes.values())
     if total > len(data):
         raise ValueError(f"sizes ask for {total} images in all but {data.name} has only "

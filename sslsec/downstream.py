@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sslsec.augment import check_images
+from sslsec.checks import positive_ints
 from sslsec.data import ImageSet
 from sslsec.models import MLPHead
 from sslsec.profiles import resolve_device
@@ -19,8 +20,7 @@ def extract_features(encoder: nn.Module, x: torch.Tensor, batch_size: int = 512,
                      device: str | torch.device = "auto") -> torch.Tensor:
     """``encoder.encode`` over ``x`` in batches, in eval mode; returns CPU features."""
     check_images(x)
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+    positive_ints(batch_size=batch_size)
     dev = resolve_device(device)
     was_training = encoder.training
     encoder.eval()
@@ -80,8 +80,7 @@ def train_head(head: nn.Module, features: torch.Tensor, y: torch.Tensor, epochs:
                seed: int = 0) -> Classifier:
     """Train ``head`` on standardised features with Adam and cross-entropy (mini-batches)."""
     _check_xy(features, y, "train")
-    if not isinstance(epochs, int) or epochs <= 0:
-        raise ValueError(f"epochs={epochs!r} must be a positive integer")
+    positive_ints(epochs=epochs)
     mean, std = features.mean(0), features.std(0) + 1e-6
     z = (features - mean) / std
     generator = torch.Generator().manual_seed(seed)

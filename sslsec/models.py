@@ -9,6 +9,7 @@ import torchvision
 from torch import nn
 
 from sslsec.augment import check_images
+from sslsec.checks import positive_ints
 
 
 class Encoder(nn.Module):
@@ -79,8 +80,7 @@ def build_encoder(arch: str, in_channels: int = 1, image_size: int | None = None
         raise ValueError(f"in_channels={in_channels!r} is not supported; allowed: 1, 3")
     kwargs = {"in_channels": in_channels}
     if image_size is not None:
-        if not isinstance(image_size, int) or image_size <= 0:
-            raise ValueError(f"image_size={image_size!r} must be a positive integer")
+        positive_ints(image_size=image_size)
         kwargs["image_size"] = image_size
     return ENCODERS[arch](**kwargs)
 

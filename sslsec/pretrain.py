@@ -18,6 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sslsec.augment import AugmentConfig, SimCLRAugment, check_images
+from sslsec.checks import positive_ints
 from sslsec.models import Encoder, ProjectionHead
 from sslsec.profiles import Profile, resolve_device
 from sslsec.seed import seed_everything
@@ -143,10 +144,8 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r} is unknown; allowed: {', '.join(METHODS)}")
-        for name in ("epochs", "batch_size", "proj_dim", "queue_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
+        positive_ints(**{name: getattr(self, name)
+                         for name in ("epochs", "batch_size", "proj_dim", "queue_size")})
         for name in ("lr", "temperature"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be > 0")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from sslsec.checks import positive_ints
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -322,11 +324,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def _validated(p: Profile) -> Profile:
     # Dataset and architecture names are checked where they are used (sslsec.data, sslsec.models),
     # which sit on floors above this module.
-    for attr in ("n_pretrain", "n_downstream_train", "n_test", "epochs", "batch_size",
-                 "probe_epochs"):
-        value = getattr(p, attr)
-        if not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{attr}={value!r} must be a positive integer")
+    positive_ints(**{attr: getattr(p, attr) for attr in (
+        "n_pretrain", "n_downstream_train", "n_test", "epochs", "batch_size", "probe_epochs")})
     for attr in ("lr", "temperature"):
         if not getattr(p, attr) > 0:
             raise ValueError(f"{attr}={getattr(p, attr)!r} must be > 0")

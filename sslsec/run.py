@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from sslsec.data import PACKAGE_ROOT
-from sslsec.profiles import DEVICES, PROFILES, get_profile
+from sslsec.profiles import DEVICES, PROFILES, chapter_settings, get_profile
 
 CHAPTERS_DIR = PACKAGE_ROOT / "chapters"
 BUILD_DIR = PACKAGE_ROOT / "_build"
@@ -194,8 +194,9 @@ def grade(notebook: Path, autograder: Path, out_dir: Path) -> dict[str, tuple[fl
 
 def make_zoo(check: bool = False, progress: bool = True) -> list[str]:
     """(Re)train the shipped encoders in ``data/zoo`` — the laptop encoders that several
-    chapters share: the standard encoder (seed 0; chapters 00, 03, 05, 06, 09) and chapter 01's
-    victim and shadow (chapters 01, 05) — on the CPU, ignoring every existing entry. With
+    chapters share: the standard encoder (seed 0; chapters 00, 03, 05, 06, 08, 09), chapter
+    01's victim and shadow (chapters 01, 05) and the independently pre-trained encoders of
+    chapters 05 and 08 — on the CPU, ignoring every existing entry. With
     ``check``, compare the retrained weights with the shipped ones instead of writing them.
     Returns one line per entry. (Weights are bit-identical only for the same thread count:
     CI's, 2 threads.)"""
@@ -203,6 +204,7 @@ def make_zoo(check: bool = False, progress: bool = True) -> list[str]:
     import tempfile
 
     from sslsec import zoo
+    from sslsec.attacks.encoder_stealing import stealing_setup
     from sslsec.attacks.encodermi import membership_setup
 
     laptop = get_profile("laptop", device="cpu")
@@ -214,6 +216,12 @@ def make_zoo(check: bool = False, progress: bool = True) -> list[str]:
         try:
             setup = membership_setup(laptop, 0, progress)
             entries = [zoo.profile_encoder(laptop, 0, progress), setup.victim, setup.shadow]
+            world = stealing_setup(laptop, 0, progress)
+            roles = {"same": laptop.pretrain_dataset, "other": "digits"}
+            plan = chapter_settings("05_watermarks_and_fingerprints", "laptop")["independent"]
+            entries += zoo.independent_encoders(
+                laptop, world.query_pools, [(roles[r], seed) for r, seed in plan],
+                progress).values()
         finally:
             zoo.SHIPPED_DIR = shipped
             if cache is None:

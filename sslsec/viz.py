@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from sslsec.augment import SimCLRAugment, check_images
+from sslsec.checks import positive_ints
 from sslsec.profiles import AugmentConfig
 
 sns.set_theme(context="notebook", style="white")
@@ -27,8 +28,7 @@ def image_grid(images: torch.Tensor, nrow: int = 8, titles: Sequence[str] | None
                row_labels: Sequence[str] | None = None, scale: float = 1.2) -> Figure:
     """A grid of images (``(N, C, H, W)`` in [0, 1]), ``nrow`` per row."""
     check_images(images, name="images")
-    if not isinstance(nrow, int) or nrow <= 0:
-        raise ValueError(f"nrow={nrow!r} must be a positive integer")
+    positive_ints(nrow=nrow)
     n = len(images)
     rows = max(1, -(-n // nrow))
     fig, axes = plt.subplots(rows, nrow, figsize=(scale * nrow, scale * rows), squeeze=False)

@@ -128,29 +128,46 @@ def _build(spec: EncoderSpec) -> tuple[Encoder, nn.Module]:
     return encoder, ProjectionHead(encoder.feature_dim, out_dim=spec.pretrain.proj_dim)
 
 
-def _load(spec: EncoderSpec, key: str, folder: Path,
-          device: torch.device) -> ZooEntry | None:
+#: what reading a damaged entry can raise (it is then reported and remade, never loaded)
+_DAMAGE = (CorruptEntryError, json.JSONDecodeError, KeyError, TypeError, RuntimeError, OSError,
+           ValueError)
+
+
+def _read_checked(key: str, folder: Path) -> tuple[dict, dict, Path] | None:
+    """An entry's metadata and weights after its integrity checks (``None``: no entry).
+    Raises one of :data:`_DAMAGE` when the entry is damaged."""
     meta_path, weights_path = folder / f"{key}.json", folder / f"{key}.safetensors"
     if not meta_path.exists():
         return None
+    meta = json.loads(meta_path.read_text())
+    if meta.get("key") != key:
+        raise CorruptEntryError(f"metadata names key {meta.get('key')!r}")
+    if not weights_path.exists():
+        raise CorruptEntryError("weights file is missing")
+    if sha256_file(weights_path) != meta.get("weights_sha256"):
+        raise CorruptEntryError("weights SHA-256 does not match the metadata")
+    return meta, load_file(str(weights_path)), weights_path
+
+
+def _report_damage(key: str, folder: Path, err: Exception) -> None:
+    warnings.warn(f"zoo entry {key} in {folder} is corrupted ({err}); remaking it",
+                  stacklevel=4)
+
+
+def _load(spec: EncoderSpec, key: str, folder: Path,
+          device: torch.device) -> ZooEntry | None:
     try:
-        meta = json.loads(meta_path.read_text())
-        if meta.get("key") != key:
-            raise CorruptEntryError(f"metadata names key {meta.get('key')!r}")
-        if not weights_path.exists():
-            raise CorruptEntryError("weights file is missing")
-        if sha256_file(weights_path) != meta.get("weights_sha256"):
-            raise CorruptEntryError("weights SHA-256 does not match the metadata")
-        state = load_file(str(weights_path))
+        found = _read_checked(key, folder)
+        if found is None:
+            return None
+        meta, state, weights_path = found
         encoder, projector = _build(spec)
         encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
         projector.load_state_dict(
             {k[10:]: v for k, v in state.items() if k.startswith("projector.")})
         history = History(**meta["history"])
-    except (CorruptEntryError, json.JSONDecodeError, KeyError, TypeError, RuntimeError,
-            OSError, ValueError) as err:
-        warnings.warn(f"zoo entry {key} in {folder} is corrupted ({err}); retraining it",
-                      stacklevel=3)
+    except _DAMAGE as err:
+        _report_damage(key, folder, err)
         return None
     return ZooEntry(encoder.to(device).eval(), projector.to(device).eval(), key, spec, history,
                     True, weights_path)
@@ -284,23 +301,15 @@ def derived_key(kind: str, parent_key: str, params: dict) -> str:
 
 
 def _load_derived(key: str, folder: Path, device: torch.device) -> DerivedEntry | None:
-    meta_path, weights_path = folder / f"{key}.json", folder / f"{key}.safetensors"
-    if not meta_path.exists():
-        return None
     try:
-        meta = json.loads(meta_path.read_text())
-        if meta.get("key") != key:
-            raise CorruptEntryError(f"metadata names key {meta.get('key')!r}")
-        if not weights_path.exists():
-            raise CorruptEntryError("weights file is missing")
-        if sha256_file(weights_path) != meta.get("weights_sha256"):
-            raise CorruptEntryError("weights SHA-256 does not match the metadata")
+        found = _read_checked(key, folder)
+        if found is None:
+            return None
+        meta, state, weights_path = found
         encoder = build_encoder(meta["arch"], meta["in_channels"], meta["image_size"])
-        encoder.load_state_dict(load_file(str(weights_path)))
-    except (CorruptEntryError, json.JSONDecodeError, KeyError, TypeError, RuntimeError,
-            OSError, ValueError) as err:
-        warnings.warn(f"zoo entry {key} in {folder} is corrupted ({err}); remaking it",
-                      stacklevel=3)
+        encoder.load_state_dict(state)
+    except _DAMAGE as err:
+        _report_damage(key, folder, err)
         return None
     return DerivedEntry(encoder.to(device).eval(), key, meta["kind"], meta["params"],
                         meta["parent"], meta["arch"], meta["in_channels"], meta["image_size"],

@@ -89,3 +89,12 @@ def test_bad_input_raises_a_clear_value_error(case, isolated_cache):
     with pytest.raises(ValueError, match=message):
         call()
     assert not isolated_cache.exists() or not any(isolated_cache.iterdir())
+
+
+def test_positive_ints_names_the_first_bad_value():
+    from sslsec.checks import positive_ints
+
+    positive_ints(a=1, b=2)
+    for bad in (0, -1, 1.5, True, "3", None):
+        with pytest.raises(ValueError, match=r"^b=.* must be a positive integer$"):
+            positive_ints(a=1, b=bad, c=0)

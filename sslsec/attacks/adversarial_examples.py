@@ -29,6 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sslsec.augment import check_images
+from sslsec.checks import positive_ints
 from sslsec.data import Splits, downstream_task, pools
 from sslsec.downstream import ProbeResult, evaluate_encoder, extract_features
 from sslsec.pretrain import show_progress
@@ -40,9 +41,8 @@ def _check_budget(epsilon: float, steps: int | None = None) -> None:
     if not (isinstance(epsilon, int | float) and 0 <= epsilon <= 1):
         raise ValueError(f"epsilon={epsilon!r} must be a number in [0, 1] (L∞ on pixels in "
                          "[0, 1])")
-    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool)
-                              or steps <= 0):
-        raise ValueError(f"steps={steps!r} must be a positive integer")
+    if steps is not None:
+        positive_ints(steps=steps)
 
 
 def feature_center(encoder: nn.Module, x: torch.Tensor, batch_size: int = 512,
@@ -115,8 +115,7 @@ def universal_perturbation(encoder: nn.Module, x: torch.Tensor, epsilon: float =
     Apply it with :func:`apply_perturbation`."""
     check_images(x, name="x")
     _check_budget(epsilon, epochs)
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+    positive_ints(batch_size=batch_size)
     step = epsilon / 10 if lr is None else lr
     dev = resolve_device(device)
     center = None if center is None else center.float().to(dev)

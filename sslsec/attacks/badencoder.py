@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from sslsec.attacks.encoder_stealing import stealing_setup
 from sslsec.augment import check_images
+from sslsec.checks import positive_ints
 from sslsec.data import ImageSet, Splits, downstream_task
 from sslsec.downstream import evaluate_encoder, extract_features
 from sslsec.models import Encoder
@@ -124,9 +125,7 @@ def badencoder(clean: Encoder, shadow: torch.Tensor, references: torch.Tensor,
     """Fine-tune a copy of ``clean`` into a backdoored encoder (the original is untouched)."""
     check_images(shadow, clean.in_channels, "shadow")
     check_images(references, clean.in_channels, "references")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name}={value!r} must be a positive integer")
+    positive_ints(epochs=epochs, batch_size=batch_size)
     if not 2 <= batch_size <= len(shadow):
         raise ValueError(f"batch_size={batch_size} must be in 2..{len(shadow)} (shadow images)")
     if len(references) == 0:

@@ -26,6 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sslsec.augment import check_images
+from sslsec.checks import positive_ints
 from sslsec.data import ImageSet, Splits, downstream_task, pools, split_dataset
 from sslsec.downstream import extract_features
 from sslsec.pretrain import show_progress
@@ -33,11 +34,6 @@ from sslsec.profiles import Profile, chapter_settings, resolve_device
 from sslsec.zoo import profile_encoder
 
 LOSSES = ("bce", "mse")
-
-
-def _positive_int(value, name: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
 
 
 def _positive_float(value, name: str) -> None:
@@ -134,9 +130,8 @@ class InversionDecoder(nn.Module):
     def __init__(self, feature_dim: int, channels: int = 1, image_size: int = 28,
                  width: int = 16, hidden: int = 256) -> None:
         super().__init__()
-        for name, value in (("feature_dim", feature_dim), ("channels", channels),
-                            ("image_size", image_size), ("width", width), ("hidden", hidden)):
-            _positive_int(value, name)
+        positive_ints(feature_dim=feature_dim, channels=channels, image_size=image_size,
+                      width=width, hidden=hidden)
         self.feature_dim, self.channels, self.image_size = feature_dim, channels, image_size
         self.register_buffer("mean", torch.zeros(feature_dim))
         self.register_buffer("std", torch.ones(feature_dim))
@@ -183,8 +178,8 @@ def train_inversion(encoder: nn.Module, aux_x: torch.Tensor, epochs: int = 30,
     perturbed embeddings, e.g. ``noise_fn=defended.perturb`` with the clean encoder.
     The decoder comes back in eval mode, on CPU."""
     check_images(aux_x, name="aux_x")
-    _positive_int(epochs, "epochs")
-    _positive_int(batch_size, "batch_size")
+    positive_ints(epochs=epochs)
+    positive_ints(batch_size=batch_size)
     _positive_float(lr, "lr")
     _check_seed(seed)
     if weight_decay < 0:
@@ -241,7 +236,7 @@ def invert(decoder: InversionDecoder, embeddings: torch.Tensor, batch_size: int 
            device: str | torch.device = "auto") -> torch.Tensor:
     """The decoder's reconstructions ``(N, C, H, W)`` of ``embeddings`` ``(N, D)``, on CPU."""
     _check_embeddings(embeddings, dim=decoder.feature_dim)
-    _positive_int(batch_size, "batch_size")
+    positive_ints(batch_size=batch_size)
     dev = resolve_device(device)
     was_training = decoder.training
     decoder.eval().to(dev)
@@ -288,10 +283,10 @@ def train_recogniser(x: torch.Tensor, y: torch.Tensor, epochs: int = 3,
     y = _check_labels(y, len(x), "y")
     if len(x) == 0:
         raise ValueError("x is empty")
-    _positive_int(epochs, "epochs")
-    _positive_int(batch_size, "batch_size")
+    positive_ints(epochs=epochs)
+    positive_ints(batch_size=batch_size)
     _positive_float(lr, "lr")
-    _positive_int(width, "width")
+    positive_ints(width=width)
     _check_seed(seed)
     if y.min() < 0:
         raise ValueError("y must hold labels >= 0")

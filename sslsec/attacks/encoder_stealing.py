@@ -29,6 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sslsec.augment import AugmentConfig, SimCLRAugment, check_images
+from sslsec.checks import positive_ints
 from sslsec.data import ImageSet, Splits, downstream_task, pools
 from sslsec.downstream import extract_features
 from sslsec.models import Encoder, build_encoder
@@ -80,11 +81,6 @@ class StealingResult:
     entry: DerivedEntry | None = None
 
 
-def _check_positive_int(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
-
-
 def steal_encoder(x: torch.Tensor, answers: torch.Tensor, method: str = "stolenencoder",
                   arch: str = "cnn28", epochs: int = 60, batch_size: int = 64,
                   lr: float = 2e-3, augment: AugmentConfig | None = None, lam: float = 1.0,
@@ -99,8 +95,7 @@ def steal_encoder(x: torch.Tensor, answers: torch.Tensor, method: str = "stolene
     if not isinstance(answers, torch.Tensor) or answers.ndim != 2 or len(answers) != len(x):
         got = tuple(answers.shape) if isinstance(answers, torch.Tensor) else repr(answers)
         raise ValueError(f"answers must be (N, D) features of the N={len(x)} images; got {got}")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        _check_positive_int(name, value)
+    positive_ints(epochs=epochs, batch_size=batch_size)
     if len(x) < 2:
         raise ValueError("stealing needs at least 2 queried images")
     dev = resolve_device(device)

@@ -28,6 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from sslsec.augment import SimCLRAugment, check_images
+from sslsec.checks import positive_ints
 from sslsec.data import ImageSet, pools, split_dataset
 from sslsec.pretrain import PretrainConfig
 from sslsec.profiles import WEAK_AUGMENT, AugmentConfig, Profile, chapter_settings, resolve_device
@@ -48,8 +49,7 @@ def view_similarities(encoder: nn.Module, x: torch.Tensor, augment: AugmentConfi
     check_images(x)
     if not isinstance(n_views, int) or n_views < 2:
         raise ValueError(f"n_views={n_views!r} must be an integer >= 2")
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+    positive_ints(batch_size=batch_size)
     dev = resolve_device(device)
     aug = SimCLRAugment(x.shape[-1], x.shape[1], augment)
     modules = [m for m in (encoder, head) if m is not None]

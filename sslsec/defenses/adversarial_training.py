@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sslsec.checks import positive_ints
 from sslsec.data import ImageSet
 from sslsec.models import Encoder, build_encoder
 from sslsec.pretrain import PretrainConfig
@@ -54,8 +55,7 @@ class AttributeAdversary(nn.Module):
             raise ValueError("attribute levels must be >= 0")
         if not weight > 0:
             raise ValueError(f"weight={weight!r} must be > 0")
-        if not isinstance(hidden, int) or hidden <= 0:
-            raise ValueError(f"hidden={hidden!r} must be a positive integer")
+        positive_ints(hidden=hidden)
         self.weight = float(weight)
         self.register_buffer("attribute", attribute.long())
         n_levels = int(attribute.max()) + 1

@@ -23,6 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sslsec.augment import check_images
+from sslsec.checks import positive_ints
 from sslsec.downstream import extract_features
 from sslsec.pretrain import show_progress
 from sslsec.profiles import resolve_device
@@ -58,9 +59,7 @@ def invert_trigger(encoder: nn.Module, images: torch.Tensor, steps: int = 300,
     check_images(images, name="images")
     if not hasattr(encoder, "encode"):
         raise ValueError(f"encoder must have an encode method; got {type(encoder).__name__}")
-    for name, value in (("steps", steps), ("batch_size", batch_size), ("patience", patience)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name}={value!r} must be a positive integer")
+    positive_ints(steps=steps, batch_size=batch_size, patience=patience)
     if not 0 < threshold < 1:
         raise ValueError(f"threshold={threshold!r} must be in (0, 1)")
     if not 2 <= batch_size <= len(images):

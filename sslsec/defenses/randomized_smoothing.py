@@ -19,6 +19,7 @@ from scipy.stats import beta, norm
 from tqdm.auto import tqdm
 
 from sslsec.augment import check_images
+from sslsec.checks import positive_ints
 from sslsec.pretrain import show_progress
 
 ABSTAIN = -1
@@ -63,10 +64,7 @@ def certify(predict: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, si
     check_images(x, name="x")
     if not sigma > 0:
         raise ValueError(f"sigma={sigma!r} must be > 0")
-    for name, value in (("n0", n0), ("n", n), ("batch_size", batch_size),
-                        ("num_classes", num_classes)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name}={value!r} must be a positive integer")
+    positive_ints(n0=n0, n=n, batch_size=batch_size, num_classes=num_classes)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r} must be in (0, 1)")
     gen = torch.Generator().manual_seed(seed)

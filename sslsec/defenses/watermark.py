@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from sslsec.attacks.encoder_stealing import StealingSetup, stealing_setup
 from sslsec.augment import AugmentConfig, SimCLRAugment, check_images
+from sslsec.checks import positive_ints
 from sslsec.data import pretrain_set
 from sslsec.downstream import extract_features
 from sslsec.models import Encoder
@@ -80,10 +81,7 @@ def make_watermark_key(feature_dim: int, private: torch.Tensor, bits: int = 64,
     ``n_verification`` random images of the owner's ``private`` images. The pixel pattern is
     4×4 Gaussian noise upsampled to the image size (smooth, so copies can learn it)."""
     check_images(private, name="private")
-    for name, value in (("feature_dim", feature_dim), ("bits", bits),
-                        ("n_verification", n_verification)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name}={value!r} must be a positive integer")
+    positive_ints(feature_dim=feature_dim, bits=bits, n_verification=n_verification)
     if not 3 <= n_verification <= len(private):
         raise ValueError(f"n_verification={n_verification} must be in 3..{len(private)} "
                          f"(the number of private images)")
@@ -170,9 +168,7 @@ def embed_watermark(encoder: Encoder, images: torch.Tensor, key: WatermarkKey,
     ``(1 - cos(f(v), f₀(v))) + lam · watermark_loss`` where ``f₀`` is the original encoder.
     The original is left untouched."""
     check_images(images, encoder.in_channels, "images")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name}={value!r} must be a positive integer")
+    positive_ints(epochs=epochs, batch_size=batch_size)
     if batch_size > len(images) or batch_size < 3:
         raise ValueError(f"batch_size={batch_size} must be in 3..{len(images)} (the images)")
     if not lam >= 0 or not margin > 0:
