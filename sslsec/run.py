@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from sslsec.data import PACKAGE_ROOT
-from sslsec.profiles import DEVICES, PROFILES, chapter_settings, get_profile
+from sslsec.profiles import DEVICES, PROFILES, get_profile
 
 CHAPTERS_DIR = PACKAGE_ROOT / "chapters"
 BUILD_DIR = PACKAGE_ROOT / "_build"
@@ -204,7 +204,7 @@ def make_zoo(check: bool = False, progress: bool = True) -> list[str]:
     import tempfile
 
     from sslsec import zoo
-    from sslsec.attacks.encoder_stealing import stealing_setup
+    from sslsec.attacks.encoder_stealing import others_encoders, stealing_setup
     from sslsec.attacks.encodermi import membership_setup
 
     laptop = get_profile("laptop", device="cpu")
@@ -217,11 +217,7 @@ def make_zoo(check: bool = False, progress: bool = True) -> list[str]:
             setup = membership_setup(laptop, 0, progress)
             entries = [zoo.profile_encoder(laptop, 0, progress), setup.victim, setup.shadow]
             world = stealing_setup(laptop, 0, progress)
-            roles = {"same": laptop.pretrain_dataset, "other": "digits"}
-            plan = chapter_settings("05_watermarks_and_fingerprints", "laptop")["independent"]
-            entries += zoo.independent_encoders(
-                laptop, world.query_pools, [(roles[r], seed) for r, seed in plan],
-                progress).values()
+            entries += others_encoders(laptop, world, progress).values()
         finally:
             zoo.SHIPPED_DIR = shipped
             if cache is None:

@@ -285,7 +285,8 @@ class DerivedEntry:
     path: Path | None = None
 
 
-def _arch_of(parent: ZooEntry | DerivedEntry) -> tuple[str, int, int]:
+def arch_of(parent: ZooEntry | DerivedEntry) -> tuple[str, int, int]:
+    """``(arch, in_channels, image_size)`` of a plain or derived zoo entry."""
     if isinstance(parent, ZooEntry):
         return parent.spec.arch, parent.spec.in_channels, parent.spec.image_size
     if isinstance(parent, DerivedEntry):
@@ -328,7 +329,7 @@ def derive_or_load(kind: str, parent: ZooEntry | DerivedEntry, params: dict,
     (the parent's architecture) and a JSON-serialisable ``info`` dict."""
     if not isinstance(kind, str) or not kind:
         raise ValueError(f"kind={kind!r} must be a non-empty string")
-    arch, channels, size = _arch_of(parent)
+    arch, channels, size = arch_of(parent)
     try:
         json.dumps(params, sort_keys=True)
     except TypeError as err:

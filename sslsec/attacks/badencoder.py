@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from sslsec.attacks.encoder_stealing import stealing_setup
+from sslsec.attacks.encoder_stealing import others_encoders, stealing_setup
 from sslsec.augment import check_images
 from sslsec.checks import positive_ints
 from sslsec.data import ImageSet, Splits, downstream_task
@@ -38,7 +38,6 @@ from sslsec.zoo import (
     DerivedEntry,
     ZooEntry,
     derive_or_load,
-    independent_encoders,
     sha256_tensor,
 )
 
@@ -254,10 +253,7 @@ def backdoor_setup(profile: Profile, seed: int = 0, progress: bool = True) -> Ba
     world = stealing_setup(profile, seed, progress)
     pools = world.query_pools
     shadow = torch.cat([pool.x[: s["n_shadow"]] for pool in pools.values()])
-    roles = {"same": profile.pretrain_dataset, "other": "digits"}
-    plan = chapter_settings("05_watermarks_and_fingerprints", profile.name)["independent"]
-    clean = {"standard": world.victim} | independent_encoders(
-        profile, pools, [(roles[role], model_seed) for role, model_seed in plan], progress)
+    clean = {"standard": world.victim} | others_encoders(profile, world, progress)
     tasks = {name: downstream_task(profile, name, seed=seed)
              for name in profile.downstream_datasets}
     return BackdoorSetup(s, tasks, shadow, clean,

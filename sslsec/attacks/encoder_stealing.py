@@ -36,7 +36,15 @@ from sslsec.models import Encoder, build_encoder
 from sslsec.pretrain import show_progress
 from sslsec.profiles import Profile, chapter_settings, resolve_device
 from sslsec.seed import seed_everything
-from sslsec.zoo import DerivedEntry, ZooEntry, derive_or_load, profile_encoder, sha256_tensor
+from sslsec.zoo import (
+    DerivedEntry,
+    ZooEntry,
+    arch_of,
+    derive_or_load,
+    independent_encoders,
+    profile_encoder,
+    sha256_tensor,
+)
 
 METHODS = ("stolenencoder", "contsteal")
 
@@ -148,15 +156,30 @@ def stolen_copy(victim: ZooEntry | DerivedEntry, x: torch.Tensor,
 
     def make() -> tuple[Encoder, dict]:
         answers = query_victim(victim.encoder, x, device=device)
-        result = steal_encoder(x, answers, method, victim.arch if isinstance(
-            victim, DerivedEntry) else victim.spec.arch, epochs, batch_size, lr, augment, lam,
-            temperature, device, seed, progress)
+        result = steal_encoder(x, answers, method, arch_of(victim)[0], epochs, batch_size, lr,
+                               augment, lam, temperature, device, seed, progress)
         return result.surrogate, {"image_passes": result.image_passes,
                                   "seconds": result.seconds, "loss": result.loss}
 
     entry = derive_or_load("stolen", victim, params, make, device)
     return StealingResult(entry.encoder, method, len(x), epochs, entry.info["image_passes"],
                           entry.info["seconds"], list(entry.info["loss"]), entry)
+
+
+def others_encoders(profile: Profile, world: StealingSetup,
+                                 progress: bool = True) -> dict[str, ZooEntry]:
+    """The encoders pre-trained independently by other parties on their own images (chapters
+    05 and 08): ``("same", s)`` on the held-out pool of the victim's distribution, ``("other",
+    s)`` on digits, with the seeds of ``chapter_settings("05_watermarks_and_fingerprints",
+    …)["independent"]``."""
+    roles = {"same": profile.pretrain_dataset, "other": "digits"}
+    plan = chapter_settings("05_watermarks_and_fingerprints", profile.name)["independent"]
+    for role, _ in plan:
+        if role not in roles:
+            raise ValueError(f"independent encoder role {role!r} is unknown; allowed: same, "
+                             "other")
+    return independent_encoders(profile, world.query_pools,
+                                [(roles[role], seed) for role, seed in plan], progress)
 
 
 def pretraining_passes(entry: ZooEntry, n_images: int) -> int:

@@ -31,7 +31,7 @@ from scipy import stats
 from torch import nn
 from tqdm.auto import tqdm
 
-from sslsec.attacks.encoder_stealing import StealingSetup, stealing_setup
+from sslsec.attacks.encoder_stealing import StealingSetup, others_encoders, stealing_setup
 from sslsec.augment import AugmentConfig, SimCLRAugment, check_images
 from sslsec.checks import positive_ints
 from sslsec.data import pretrain_set
@@ -44,7 +44,6 @@ from sslsec.zoo import (
     DerivedEntry,
     ZooEntry,
     derive_or_load,
-    independent_encoders,
     sha256_tensor,
 )
 
@@ -249,12 +248,5 @@ def ownership_setup(profile: Profile, seed: int = 0, progress: bool = True) -> O
                              s["n_verification"], seed)
     marked = watermarked_encoder(world.victim, private, key, profile.device, progress,
                                  augment=profile.augment, seed=seed, **s["embed"])
-    roles = {"same": profile.pretrain_dataset, "other": "digits"}
-    for role, _ in s["independent"]:
-        if role not in roles:
-            raise ValueError(f"independent encoder role {role!r} is unknown; allowed: same, "
-                             "other")
-    independent = independent_encoders(profile, world.query_pools,
-                                       [(roles[r], seed) for r, seed in s["independent"]],
-                                       progress)
+    independent = others_encoders(profile, world, progress)
     return OwnershipSetup(s, world, private, key, marked, independent)
