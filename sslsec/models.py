@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torchvision
 from torch import nn
 
 from sslsec.augment import check_images
@@ -56,6 +55,8 @@ class CifarResNet18(Encoder):
     def __init__(self, in_channels: int = 3, image_size: int = 32) -> None:
         super().__init__()
         self.in_channels, self.feature_dim, self.image_size = in_channels, 512, image_size
+        import torchvision  # imported here: it costs a second at start-up, and only this needs it
+
         net = torchvision.models.resnet18(weights=None)
         net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
         net.maxpool = nn.Identity()

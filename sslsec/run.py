@@ -4,7 +4,9 @@ Executed notebooks go to ``_build/executed/``, results JSON to ``_build/results/
 (chapter, seconds, peak memory, headline metrics) is printed. A failing cell fails the run and
 names the chapter and the cell. ``--store`` writes the executed notebooks back into
 ``chapters/``, stripped of papermill metadata, timestamps and the injected-parameters cell
-(this is how the committed outputs are made: ``make chapters``).
+(this is how the committed outputs are made: ``make chapters``). ``--jobs N`` runs N chapters
+at a time, each kernel on one thread (for smoke runs: trained weights depend on the thread
+count, so stored outputs come from one chapter at a time on the default threads).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import nbformat
 
+from sslsec.checks import positive_ints
 from sslsec.data import PACKAGE_ROOT
 from sslsec.profiles import DEVICES, PROFILES, get_profile
 
@@ -59,6 +62,40 @@ class RunRecord:
     metrics: dict = field(default_factory=dict)
 
 
+def run_chapters(paths: list[Path], profile: str = "laptop", seed: int = 0,
+                 device: str = "auto", store: bool = False, jobs: int = 1,
+                 on_start=None) -> list[RunRecord]:
+    """Run ``paths`` in order (``jobs=1``) or ``jobs`` at a time in worker processes, each
+    kernel on one thread; ``on_start(path)`` is called as each starts. The first failure
+    raises ``ChapterFailed`` (running chapters finish; queued ones are cancelled)."""
+    positive_ints(jobs=jobs)
+    if jobs > 1 and store:
+        raise ValueError("store=True needs jobs=1: weights depend on the thread count, and the "
+                         "stored outputs must match what nbval re-runs")
+    if jobs == 1:
+        records = []
+        for path in paths:
+            if on_start:
+                on_start(path)
+            records.append(run_chapter(path, profile, seed, device, store=store))
+        return records
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = []
+        for path in paths:
+            if on_start:
+                on_start(path)
+            futures.append(pool.submit(run_chapter, path, profile, seed, device, threads=1))
+        try:
+            return [f.result() for f in futures]
+        except ChapterFailed:
+            for f in futures:
+                f.cancel()
+            raise
+
+
 def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Remove papermill metadata, execution timestamps and the injected-parameters cell."""
     nb.metadata.pop("papermill", None)
@@ -92,8 +129,10 @@ def _environ(values: dict[str, str]):
 
 
 def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str = "auto",
-                build_dir: Path = BUILD_DIR, store: bool = False) -> RunRecord:
-    """Execute one chapter with papermill; return its record (raise ``ChapterFailed``)."""
+                build_dir: Path = BUILD_DIR, store: bool = False,
+                threads: int | None = None) -> RunRecord:
+    """Execute one chapter with papermill; return its record (raise ``ChapterFailed``).
+    ``threads`` caps the kernel's CPU threads (default: torch's own choice)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -110,6 +149,9 @@ def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str 
     out = executed / path.name
     # The kernel inherits these: results go to the build folder; no progress bars are stored.
     kernel_env = {"SSLSEC_RESULTS": str(results.resolve()), "SSLSEC_PROGRESS": "0"}
+    if threads is not None:
+        positive_ints(threads=threads)
+        kernel_env |= {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     start = time.perf_counter()
     try:
         with _environ(kernel_env):
@@ -176,13 +218,20 @@ def assign(master: Path, out_dir: Path | None = None, run_tests: bool = False,
     return result
 
 
-def grade(notebook: Path, autograder: Path, out_dir: Path) -> dict[str, tuple[float, float]]:
-    """Grade a notebook locally with ``otter run`` (no Docker): ``{question: (score, max)}``."""
+def grade(notebook: Path, autograder: Path, out_dir: Path,
+          threads: int | None = None) -> dict[str, tuple[float, float]]:
+    """Grade a notebook locally with ``otter run`` (no Docker): ``{question: (score, max)}``.
+    ``threads`` caps the notebook's CPU threads (e.g. 1 when two gradings run side by side)."""
     import subprocess
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    env = os.environ.copy()
+    if threads is not None:
+        positive_ints(threads=threads)
+        env |= {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     proc = subprocess.run([_otter(), "run", "--no-logo", "-a", str(autograder), "-o",
-                           str(out_dir), str(notebook)], capture_output=True, text=True)
+                           str(out_dir), str(notebook)], capture_output=True, text=True,
+                          env=env)
     results = out_dir / "results.json"
     if proc.returncode != 0 or not results.exists():
         raise RuntimeError(f"otter run failed for {notebook}:\n{proc.stdout[-2000:]}"
@@ -263,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--device", default="auto", choices=list(DEVICES))
     run.add_argument("--store", action="store_true",
                      help="write stripped executed notebooks back into chapters/ (laptop only)")
+    run.add_argument("--jobs", type=int, default=1,
+                     help="chapters at a time, one thread each (not with --store)")
     assign_cmd = sub.add_parser("assign", help="otter assign the exercises (student versions)")
     assign_cmd.add_argument("chapter", help="all, or a chapter number or name")
     assign_cmd.add_argument("--run-tests", action="store_true",
@@ -290,14 +341,16 @@ def main(argv: list[str] | None = None) -> int:
         paths = select(args.chapter)
     except ValueError as err:
         parser.error(str(err))
-    records = []
+    if args.jobs < 1 or (args.jobs > 1 and args.store):
+        parser.error(f"--jobs={args.jobs}: allowed 1 or more, and only 1 with --store")
+
+    def started(path: Path) -> None:
+        print(f"running {path.stem} ({args.profile}, seed {args.seed}) ...", flush=True)
+
     try:
-        for path in paths:
-            print(f"running {path.stem} ({args.profile}, seed {args.seed}) ...", flush=True)
-            records.append(run_chapter(path, args.profile, args.seed, args.device,
-                                       store=args.store))
+        records = run_chapters(paths, args.profile, args.seed, args.device, args.store,
+                               args.jobs, started)
     except ChapterFailed as err:
-        print(format_table(records))
         print(f"FAILED: {err}", file=sys.stderr)
         return 1
     print(format_table(records))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -103,12 +104,14 @@ def test_assign_grade_solutions_and_student_version(master, tmp_path):
     assert not leaked, f"solution text in the student notebook: {leaked}"
     assert "# HIDDEN" not in student_text
 
-    # The solutions earn full marks (smoke profile: seconds).
-    scores = run.grade(with_profile(made.solution, "smoke"), made.autograder, tmp_path / "sol")
-    assert scores and all(s == m for s, m in scores.values()), scores
-
-    # The student version, as handed out, fails its hidden tests: no question earns points.
-    scores = run.grade(with_profile(made.student, "smoke"), made.autograder, tmp_path / "stu")
+    # Both graded side by side (smoke profile, one thread each): the solutions earn full
+    # marks; the student version, as handed out, fails its hidden tests and earns nothing.
+    with ThreadPoolExecutor(2) as pool:
+        graded = [pool.submit(run.grade, with_profile(nb, "smoke"), made.autograder,
+                              tmp_path / name, threads=1)
+                  for nb, name in ((made.solution, "sol"), (made.student, "stu"))]
+        solution_scores, scores = (g.result() for g in graded)
+    assert solution_scores and all(s == m for s, m in solution_scores.values()), solution_scores
     assert set(scores) == set(questions(master))
     assert all(s == 0 for s, _ in scores.values()), scores
     results = json.loads((tmp_path / "stu" / "results.json").read_text())

@@ -83,9 +83,11 @@ def test_failing_cell_names_chapter_and_cell(tmp_path):
 
 
 def test_every_chapter_runs_in_the_smoke_profile(tmp_path):
-    """``python -m sslsec run all --profile smoke``: executed notebooks, results, a table."""
+    """``python -m sslsec run all --profile smoke --jobs 2``: executed notebooks, results, a
+    table (two chapters at a time, one thread each)."""
     env = {**os.environ, "SSLSEC_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, "-m", "sslsec", "run", "all", "--profile", "smoke"],
+    proc = subprocess.run([sys.executable, "-m", "sslsec", "run", "all", "--profile", "smoke",
+                           "--jobs", "2"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60 * 15)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for path in CHAPTERS:
@@ -94,3 +96,12 @@ def test_every_chapter_runs_in_the_smoke_profile(tmp_path):
         assert (ROOT / "_build" / "executed" / path.name).exists()
         assert path.stem in proc.stdout
     assert "peak MB" in proc.stdout
+
+
+def test_parallel_runs_cannot_store_and_need_a_positive_count():
+    with pytest.raises(ValueError, match="store=True needs jobs=1"):
+        run.run_chapters(CHAPTERS[:1], "laptop", jobs=2, store=True)
+    with pytest.raises(ValueError, match="jobs=0"):
+        run.run_chapters(CHAPTERS[:1], "smoke", jobs=0)
+    with pytest.raises(SystemExit):
+        run.main(["run", "00", "--jobs", "2", "--store"])
