@@ -153,6 +153,26 @@ CLAIMS: dict[str, list[Claim]] = {
         Claim("fingerprint_independent_flagged", "<=", None, None,
               "independent encoders flagged by dataset inference, both tests (reported)"),
     ],
+    "07_targeted_poisoning": [
+        Claim("accuracy_drop_max", "<=", 0.02, 0.02,
+              "every poisoned encoder keeps clean linear-probe accuracy within 2 points of the "
+              "clean encoder's: the poisons are stealthy"),
+        Claim("collage_success_max", "<=", 0.2, None,
+              "at laptop scale PoisonedEncoder's collages put (almost) no target in its target "
+              "class: the issue's bar (>= 0.8 of the pairs) is out of reach, see the chapter"),
+        Claim("pair_success_max", "<=", 0.2, None,
+              "nor do pair poisons, which control both views of a positive pair outright"),
+        Claim("best_success", ">=", None, 0.8,
+              "the best attack's share of targets in their target class (the papers' scale)"),
+        Claim("target_probability_max", "<=", None, None,
+              "the largest mean target-class probability of any attack (reported)"),
+        Claim("poisons_removed_min", ">=", 0.95, 0.9,
+              "near-duplicate removal drops (nearly) every poison, collage or pair"),
+        Claim("clean_removed_max", "<=", 0.01, 0.02,
+              "and at most 1 % of the clean images"),
+        Claim("defence_accuracy_cost_max", "<=", None, None,
+              "the largest clean-accuracy cost of a defence (reported)"),
+    ],
     "08_backdoors": [
         Claim("asr_min_task", ">=", 0.95, 0.95,
               "triggered inputs land in the attacker's class on every targeted downstream task"),

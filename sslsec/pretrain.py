@@ -202,7 +202,8 @@ def bf16_native(device: torch.device) -> bool:
 def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | None = None,
              device: str | torch.device = "auto", progress: bool = True,
              on_epoch_end: Callable[[int, Encoder, nn.Module], None] | None = None,
-             regularizer: nn.Module | None = None) -> PretrainResult:
+             regularizer: nn.Module | None = None,
+             partners: torch.Tensor | None = None) -> PretrainResult:
     """Pre-train ``encoder`` in place on unlabelled ``images`` (N, C, H, W in [0, 1]).
 
     A tqdm bar shows progress unless ``progress=False`` or ``$SSLSEC_PROGRESS`` is ``0`` (the
@@ -213,12 +214,20 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
     loss (``batch`` holds the un-augmented images ``images[index]``); its parameters are
     trained by the same optimiser, e.g. an adversary behind a gradient-reversal layer
     (:mod:`sslsec.defenses.adversarial_training`).
+    ``partners``, when given (same shape as ``images``), is a multi-view data set: the second
+    view of ``images[i]`` is drawn from ``partners[i]`` instead (two frames of one video, an
+    image and its caption in CLIP), the data that pair poisoning controls (chapter 07).
     """
     config = config or PretrainConfig()
     check_images(images, encoder.in_channels, "images")
     if config.batch_size > len(images):
         raise ValueError(f"batch_size={config.batch_size} is larger than the {len(images)} "
                          f"images; allowed: 2..{len(images)}")
+    if partners is not None and (not isinstance(partners, torch.Tensor)
+                                 or partners.shape != images.shape):
+        got = tuple(partners.shape) if isinstance(partners, torch.Tensor) else repr(partners)
+        raise ValueError(f"partners must be a tensor shaped like images {tuple(images.shape)}; "
+                         f"got {got}")
     dev = resolve_device(device)
     generator = seed_everything(config.seed)
     augment = SimCLRAugment(images.shape[-1], images.shape[1], config.augment)
@@ -234,6 +243,7 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     data = images.to(dev)
+    second = data if partners is None else partners.to(dev)
     steps = len(data) // config.batch_size  # drop the last, partial batch (BatchNorm)
     use_bf16 = config.mixed_precision and bf16_native(dev)
     history = History()
@@ -246,7 +256,8 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
         for step in range(steps):
             index = order[step * config.batch_size:(step + 1) * config.batch_size]
             batch = data[index]
-            v1, v2 = (augment(batch).contiguous(memory_format=fmt) for _ in range(2))
+            v1 = augment(batch).contiguous(memory_format=fmt)
+            v2 = augment(second[index]).contiguous(memory_format=fmt)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
                 loss = model.loss(v1, v2)
                 if regularizer is not None:

@@ -232,6 +232,24 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict]] = {
                                   ["other", 1]],
                   "n_views": 10, "n_private": 2000},
     },
+    "07_targeted_poisoning": {
+        # (target input, target class) pairs, attacked together in one pre-training run;
+        # poisoning rates (poison images / clean images, shared by the pairs) of the collages
+        # (per layout) and of the pair poisons; defences: outlier removal (share dropped, PCA
+        # components), the in-processing recipe (crop scale), fine-tuning on clean images
+        "smoke": {"n_pairs": 2, "layouts": ["side", "corners"], "collage_rate": 0.05,
+                  "pair_rates": [0.05], "remove_share": 0.1, "components": 8,
+                  "defence_crop": [0.8, 1.0], "finetune_images": 256, "finetune_epochs": 1,
+                  "finetune_lr": 5e-4},
+        "laptop": {"n_pairs": 10, "layouts": ["side", "corners"], "collage_rate": 0.1,
+                   "pair_rates": [0.02, 0.1], "remove_share": 0.1, "components": 16,
+                   "defence_crop": [0.8, 1.0], "finetune_images": 4000, "finetune_epochs": 5,
+                   "finetune_lr": 5e-4},
+        "paper": {"n_pairs": 10, "layouts": ["side", "corners"], "collage_rate": 0.01,
+                  "pair_rates": [0.002, 0.01], "remove_share": 0.05, "components": 64,
+                  "defence_crop": [0.8, 1.0], "finetune_images": 10000, "finetune_epochs": 10,
+                  "finetune_lr": 1e-4},
+    },
     "08_backdoors": {
         # shadow images per query pool; BadEncoder's training; the downstream classifier;
         # the backdoors of the main table (task, target, corner, pattern) and of the detection

@@ -36,6 +36,12 @@ from sslsec.seed import seed_everything
 SHIPPED_DIR = PACKAGE_ROOT / "data" / "zoo"
 
 
+def shipped_dir() -> Path:
+    """Where the shipped entries are read from: ``$SSLSEC_SHIPPED``, else ``data/zoo`` (``make
+    zoo`` points it at an empty folder to retrain them)."""
+    return Path(os.environ.get("SSLSEC_SHIPPED", SHIPPED_DIR))
+
+
 def cache_dir() -> Path:
     """Where new zoo entries are written: ``$SSLSEC_CACHE``, else ``<repo>/data/cache``."""
     return Path(os.environ.get("SSLSEC_CACHE", PACKAGE_ROOT / "data" / "cache"))
@@ -213,7 +219,7 @@ def train_or_load(spec: EncoderSpec, images: torch.Tensor, device: str | torch.d
     key = entry_key(spec, data_sha256)
     folder = Path(cache) if cache is not None else cache_dir()
     if not retrain:
-        for where in (SHIPPED_DIR, folder):
+        for where in (shipped_dir(), folder):
             entry = _load(spec, key, where, dev)
             if entry is not None:
                 return entry
@@ -338,7 +344,7 @@ def derive_or_load(kind: str, parent: ZooEntry | DerivedEntry, params: dict,
     key = derived_key(kind, parent.key, params)
     folder = Path(cache) if cache is not None else cache_dir()
     if not retrain:
-        for where in (SHIPPED_DIR, folder):
+        for where in (shipped_dir(), folder):
             entry = _load_derived(key, where, dev)
             if entry is not None:
                 return entry

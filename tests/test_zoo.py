@@ -220,11 +220,22 @@ def test_shipped_entries_map_to_their_keys_and_weights():
     the training code or the config format needs `make zoo`), and its weights' SHA-256."""
     shipped = sorted(zoo.SHIPPED_DIR.glob("*.json"))
     assert shipped, "data/zoo holds no entries (run `make zoo`)"
+    keys = {p.stem for p in shipped}
     for path in shipped:
         meta = json.loads(path.read_text())
-        spec = zoo.EncoderSpec.from_dict(meta["spec"])
-        assert zoo.entry_key(spec, meta["data_sha256"]) == meta["key"] == path.stem
+        if "kind" in meta:  # a derived entry (poisoned, backdoored, ...): its parent ships too
+            key = zoo.derived_key(meta["kind"], meta["parent"], meta["params"])
+            assert meta["parent"] in keys, f"{path.stem}: parent {meta['parent']} not shipped"
+        else:
+            key = zoo.entry_key(zoo.EncoderSpec.from_dict(meta["spec"]), meta["data_sha256"])
+        assert key == meta["key"] == path.stem
         assert zoo.sha256_file(path.with_suffix(".safetensors")) == meta["weights_sha256"]
+
+
+def test_shipped_dir_follows_the_environment(monkeypatch, tmp_path):
+    assert zoo.shipped_dir() == zoo.SHIPPED_DIR
+    monkeypatch.setenv("SSLSEC_SHIPPED", str(tmp_path))
+    assert zoo.shipped_dir() == tmp_path
 
 
 def test_the_standard_laptop_encoder_is_shipped(isolated_cache):
