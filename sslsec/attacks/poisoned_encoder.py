@@ -79,7 +79,8 @@ def _fit(x: torch.Tensor, size: int) -> torch.Tensor:
 def collage(target: torch.Tensor, reference: torch.Tensor, layout: str = "side",
             flip: bool = False) -> torch.Tensor:
     """One poison: ``target`` and ``reference`` (``(C, H, W)`` images) in one frame, each
-    shrunk to half its side. ``"side"``: side by side, vertically centred; ``"corners"``:
+    digit's box (the inner 5/7 of its frame) fitted into a tile of half the frame's side, so a
+    digit keeps 70 % of its size. ``"side"``: side by side, vertically centred; ``"corners"``:
     opposite corners (``flip`` picks the other diagonal)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout={layout!r} is unknown; allowed: {', '.join(LAYOUTS)}")
