@@ -128,6 +128,14 @@ def _environ(values: dict[str, str]):
                 os.environ[k] = v
 
 
+def _thread_env(threads: int | None) -> dict[str, str]:
+    """The environment that caps a child process's CPU threads (empty: no cap)."""
+    if threads is None:
+        return {}
+    positive_ints(threads=threads)
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+
 def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str = "auto",
                 build_dir: Path = BUILD_DIR, store: bool = False,
                 threads: int | None = None) -> RunRecord:
@@ -149,9 +157,7 @@ def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str 
     out = executed / path.name
     # The kernel inherits these: results go to the build folder; no progress bars are stored.
     kernel_env = {"SSLSEC_RESULTS": str(results.resolve()), "SSLSEC_PROGRESS": "0"}
-    if threads is not None:
-        positive_ints(threads=threads)
-        kernel_env |= {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    kernel_env |= _thread_env(threads)
     start = time.perf_counter()
     try:
         with _environ(kernel_env):
@@ -225,10 +231,7 @@ def grade(notebook: Path, autograder: Path, out_dir: Path,
     import subprocess
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = os.environ.copy()
-    if threads is not None:
-        positive_ints(threads=threads)
-        env |= {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env = os.environ.copy() | _thread_env(threads)
     proc = subprocess.run([_otter(), "run", "--no-logo", "-a", str(autograder), "-o",
                            str(out_dir), str(notebook)], capture_output=True, text=True,
                           env=env)
@@ -351,8 +354,6 @@ def main(argv: list[str] | None = None) -> int:
         paths = select(args.chapter)
     except ValueError as err:
         parser.error(str(err))
-    if args.jobs < 1 or (args.jobs > 1 and args.store):
-        parser.error(f"--jobs={args.jobs}: allowed 1 or more, and only 1 with --store")
 
     def started(path: Path) -> None:
         print(f"running {path.stem} ({args.profile}, seed {args.seed}) ...", flush=True)
@@ -360,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         records = run_chapters(paths, args.profile, args.seed, args.device, args.store,
                                args.jobs, started)
+    except ValueError as err:  # --jobs below 1, or above 1 with --store
+        parser.error(str(err))
     except ChapterFailed as err:
         print(f"FAILED: {err}", file=sys.stderr)
         return 1
