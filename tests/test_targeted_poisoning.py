@@ -64,8 +64,9 @@ def test_poisons_hold_the_target_and_references_of_its_class(parts):
             collage_poisons(parts["test"], parts["train"], pairs, bad)
         with pytest.raises(ValueError):
             pair_poisons(parts["test"], parts["train"], pairs, bad)
-    with pytest.raises(ValueError, match="empty"):
-        pair_poisons(parts["test"], parts["train"], [], 2)
+    for make in (pair_poisons, collage_poisons):
+        with pytest.raises(ValueError, match="empty"):
+            make(parts["test"], parts["train"], [], 2)
 
 
 def test_partners_supply_the_second_view(mnist):
@@ -87,6 +88,11 @@ def test_partners_supply_the_second_view(mnist):
 def test_poisoned_encoder_is_kept_and_evaluated(smoke, isolated_cache):
     setup = poisoning_setup(smoke, seed=0, progress=False)
     assert len(setup.pairs) == 2 and setup.targets.shape == (2, 1, 28, 28)
+    n_clean = len(setup.clean_images)  # smoke: 256 clean images, 2 pairs
+    assert setup.per_pair(0.1) == round(0.1 * n_clean / 2) and setup.per_pair(1e-6) == 1
+    for bad in (0, -0.1, "0.1"):
+        with pytest.raises(ValueError, match="rate"):
+            setup.per_pair(bad)
     poisons = collage_poisons(setup.task["test"], setup.task["train"], setup.pairs, 3)
     entry = poisoned_encoder(setup, poisons, progress=False)
     again = poisoned_encoder(setup, poisons, progress=False)

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from sslsec.attacks.poisoned_encoder import TargetPair, references_of
-from sslsec.checks import positive_ints
+from sslsec.attacks.poisoned_encoder import TargetPair, targets_and_references
 from sslsec.data import ImageSet
 
 
@@ -27,12 +26,6 @@ def pair_poisons(test: ImageSet, train: ImageSet, pairs: list[TargetPair], per_p
                  seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """``per_pair`` (target input, reference input) pairs for each of ``pairs``: the first
     views (the target, repeated) and the second views (references of the target class from
-    ``train``, one each)."""
-    positive_ints(per_pair=per_pair)
-    if not pairs:
-        raise ValueError("pairs is empty: give at least one (target, class) pair")
-    firsts, seconds = [], []
-    for k, pair in enumerate(pairs):
-        firsts.append(test.x[pair.index][None].expand(per_pair, -1, -1, -1))
-        seconds.append(references_of(train, pair.target_class, per_pair, seed * 1000 + k))
-    return torch.cat(firsts).contiguous(), torch.cat(seconds)
+    ``train``, one each) — the very targets and references that
+    :func:`~sslsec.attacks.poisoned_encoder.collage_poisons` combines in one frame."""
+    return targets_and_references(test, train, pairs, per_pair, seed)

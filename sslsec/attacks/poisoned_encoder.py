@@ -12,6 +12,7 @@ loss then pulls their features together.
 * :func:`collage`: one poison, ``"side"`` (PoisonedEncoder's side-by-side combination) or
   ``"corners"`` (the reference and the target in opposite corners, CorruptEncoder-style, so that
   one crop holds one of them more often);
+* :func:`targets_and_references`: what the poisons of every pair combine;
 * :func:`collage_poisons`: ``per_pair`` poisons for each pair;
 * :func:`poisoning_setup`: the clean pre-training set, the downstream task, the pairs and the
   clean encoder (the profile's standard encoder, from the zoo);
@@ -113,19 +114,30 @@ def references_of(train: ImageSet, target_class: int, n: int, seed: int) -> torc
     return pool[torch.randint(len(pool), (n,), generator=g)]
 
 
+def targets_and_references(test: ImageSet, train: ImageSet, pairs: list[TargetPair],
+                           per_pair: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """What every poison combines, ``per_pair`` of them for each of ``pairs`` in order: the
+    target input (repeated) and one reference input of the target class from ``train``."""
+    positive_ints(per_pair=per_pair)
+    if not pairs:
+        raise ValueError("pairs is empty: give at least one (target, class) pair")
+    targets, references = [], []
+    for k, pair in enumerate(pairs):
+        targets.append(test.x[pair.index][None].expand(per_pair, -1, -1, -1))
+        references.append(references_of(train, pair.target_class, per_pair, seed * 1000 + k))
+    return torch.cat(targets).contiguous(), torch.cat(references)
+
+
 def collage_poisons(test: ImageSet, train: ImageSet, pairs: list[TargetPair], per_pair: int,
                     layout: str = "side", seed: int = 0) -> torch.Tensor:
     """``per_pair`` collages for each pair (``len(pairs) * per_pair`` images), each with its own
-    reference input of the target class from ``train``."""
-    positive_ints(per_pair=per_pair)
+    reference input of the target class from ``train`` (:func:`targets_and_references`);
+    ``"corners"`` alternates the diagonal within each pair."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout={layout!r} is unknown; allowed: {', '.join(LAYOUTS)}")
-    out = []
-    for k, pair in enumerate(pairs):
-        refs = references_of(train, pair.target_class, per_pair, seed * 1000 + k)
-        out += [collage(test.x[pair.index], r, layout, flip=bool(j % 2))
-                for j, r in enumerate(refs)]
-    return torch.stack(out)
+    targets, references = targets_and_references(test, train, pairs, per_pair, seed)
+    return torch.stack([collage(t, r, layout, flip=bool(i % per_pair % 2))
+                        for i, (t, r) in enumerate(zip(targets, references, strict=True))])
 
 
 @dataclass
@@ -144,6 +156,13 @@ class PoisoningSetup:
     @property
     def targets(self) -> torch.Tensor:
         return self.task["test"].x[[p.index for p in self.pairs]]
+
+    def per_pair(self, rate: float) -> int:
+        """Poisons for each pair, so that all pairs together make ``rate`` of the clean data
+        (at least one each)."""
+        if not (isinstance(rate, int | float) and rate > 0):
+            raise ValueError(f"rate={rate!r} must be > 0")
+        return max(1, round(rate * len(self.clean_images) / len(self.pairs)))
 
 
 def poisoning_setup(profile: Profile, seed: int = 0, progress: bool = True) -> PoisoningSetup:
