@@ -215,6 +215,35 @@ CLAIMS: dict[str, list[Claim]] = {
         Claim("standard_certified_accuracy_radius_0.1", ">=", None, None,
               "the same for the standard encoder, which never saw noise (reported)"),
     ],
+    "10_availability_poisoning": [
+        Claim("clean_accuracy", ">=", 0.94, 0.85,
+              "the clean encoder's linear probe (the reference)"),
+        Claim("pretraining_gain", ">=", 0.03, 0.3,
+              "pre-training beats untrained encoders: the most a poison can take away"),
+        Claim("max_drop", "<=", 0.05, None,
+              "at laptop scale no poison costs the victim more than 5 points: the issue's bar "
+              "(a 25-point drop) is out of reach, see the chapter"),
+        Claim("max_drop", ">=", None, 0.25,
+              "the strongest poison costs the victim at least 25 points (the paper's scale)"),
+        Claim("loss_gap_vs_random_min", ">=", 0.05, None,
+              "the shortcut forms: contrastively poisoned images end pre-training with a lower "
+              "SimCLR loss than randomly perturbed ones (both kinds)"),
+        Claim("poisoned_above_floor_min", ">=", 0.02, None,
+              "every poisoned encoder stays above the best untrained encoder: not useless"),
+        Claim("classwise_drop", ">=", None, None,
+              "class-wise contrastive poison: points lost (reported)"),
+        Claim("samplewise_drop", ">=", None, None,
+              "sample-wise contrastive poison: points lost (reported)"),
+        Claim("filter_cost", "<=", 0.02, 0.05,
+              "filtering the pre-training images costs clean pre-training little"),
+        Claim("filter_recovery_classwise", ">=", None, None,
+              "points the filter gives back to the class-wise victim (reported)"),
+        Claim("labelled_poison_pipeline_drop", ">=", 0.25, None,
+              "when the probe's labelled images carry the class-wise pattern too, the poisoned "
+              "pipeline loses more than 25 points..."),
+        Claim("labelled_poison_untrained_drop", ">=", 0.25, None,
+              "...and so does an untrained encoder: the probe's shortcut does the damage"),
+    ],
 }
 
 

@@ -302,6 +302,17 @@ CHAPTER_SETTINGS: dict[str, dict[str, dict]] = {
                   "n_certify": 500, "n0": 100, "n": 10000,
                   "radii": [0.0, 0.1, 0.25, 0.5, 0.75, 1.0]},
     },
+    "10_availability_poisoning": {
+        # the L∞ budget (pixels in [0, 1]); the poison's alternation: rounds of (surrogate
+        # training steps, then a pass of PGD steps per mini-batch on delta); the perturbation
+        # grid (upsampled; None: per pixel); seeds of the untrained-encoder floor; the filter
+        "smoke": {"epsilon": 0.3, "rounds": 1, "train_steps": 2, "pgd_steps": 1, "grid": 4,
+                  "floor_seeds": [0], "filter": "binarize"},
+        "laptop": {"epsilon": 0.3, "rounds": 10, "train_steps": 10, "pgd_steps": 3, "grid": 4,
+                   "floor_seeds": [0, 1, 2], "filter": "binarize"},
+        "paper": {"epsilon": 8 / 255, "rounds": 200, "train_steps": 20, "pgd_steps": 5,
+                  "grid": None, "floor_seeds": [0, 1, 2], "filter": "median"},
+    },
 }
 
 
