@@ -113,7 +113,7 @@ def test_victims_in_the_smoke_profile(smoke, tmp_path, monkeypatch):
     assert victim_encoder(smoke, progress=False).key != poisoned.key  # the clean encoder
     with pytest.raises(ValueError, match="contrastive"):
         preview(victim_encoder(smoke, "random", "classwise", progress=False), data)
-    with pytest.raises(ValueError, match="filter"):
+    with pytest.raises(ValueError, match="image_filter"):
         victim_encoder(smoke, "contrastive", "classwise", "jpeg")
     with pytest.raises(ValueError, match="poison"):
         poison_parameters(smoke, "label-flip", "classwise")

@@ -243,22 +243,24 @@ def make_poison(profile: Profile, poison: str, kind: str, seed: int = 0,
 
 
 def victim_encoder(profile: Profile, poison: str | None = None, kind: str = "classwise",
-                   filter: str | None = None, seed: int = 0,
+                   image_filter: str | None = None, seed: int = 0,
                    progress: bool = True) -> ZooEntry | DerivedEntry:
     """The victim's encoder: the profile's recipe pre-trained on its pre-training images —
     clean (``poison=None``), or with a ``"random"`` or ``"contrastive"`` poison of ``kind`` —
-    after the named ``filter`` (see :data:`~sslsec.defenses.poison_filtering.FILTERS`), if any.
+    after the named ``image_filter`` (see :data:`~sslsec.defenses.poison_filtering.FILTERS`),
+    if any.
 
     The clean, unfiltered victim is the profile's standard encoder. The others are zoo entries
     derived from it; their ``info`` holds the pre-training ``loss`` per epoch and, for a
     poison, its generation ``poison_loss`` and ``poison_seconds`` (and, for a contrastive
     poison, the ``pattern`` of the :func:`preview_rows`)."""
-    if filter is not None and filter not in FILTERS:
-        raise ValueError(f"filter={filter!r} is unknown; allowed: None, {', '.join(FILTERS)}")
+    if image_filter is not None and image_filter not in FILTERS:
+        raise ValueError(f"image_filter={image_filter!r} is unknown; allowed: None, "
+                         f"{', '.join(FILTERS)}")
     clean = profile_encoder(profile, seed, progress)
-    if poison is None and filter is None:
+    if poison is None and image_filter is None:
         return clean
-    params = {"filter": filter, "poison": None if poison is None
+    params = {"filter": image_filter, "poison": None if poison is None
               else poison_parameters(profile, poison, kind, seed)}
 
     def make() -> tuple[Encoder, dict]:
@@ -270,7 +272,7 @@ def victim_encoder(profile: Profile, poison: str | None = None, kind: str = "cla
             info.update(poison_loss=made.loss, poison_seconds=made.seconds)
             if poison == "contrastive":
                 info["pattern"] = made.delta[preview_rows(images, kind)].tolist()
-        x = images.x if filter is None else filter_images(images.x, filter)
+        x = images.x if image_filter is None else filter_images(images.x, image_filter)
         config = clean.spec.pretrain
         seed_everything(config.seed)
         encoder = build_encoder(clean.spec.arch, clean.spec.in_channels, clean.spec.image_size)
