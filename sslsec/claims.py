@@ -1,9 +1,17 @@
 """What each chapter claims, checked on its own results, per profile.
 
-A chapter's last cell calls :func:`check`: if the phenomenon it teaches vanishes (a change in
-the code, another seed), the notebook fails with a readable message. ``smoke`` only checks that
-every claimed metric exists and is a finite number; ``laptop`` and ``paper`` check thresholds.
-All thresholds live in :data:`CLAIMS`.
+A chapter's results cell calls :func:`check`: if the phenomenon it teaches vanishes (a change
+in the code, another seed), the notebook fails with a readable message. ``smoke`` only checks
+that every claimed metric exists and is a finite number; ``laptop`` and ``paper`` check
+thresholds. All thresholds live in :data:`CLAIMS`.
+
+:func:`check` returns a :class:`ClaimReport`, shown in the notebook as the table "What this
+chapter shows". Its stored output must not depend on the processor: a measured value moves in
+its third decimal between CPUs (AVX2 or AVX-512 kernels sum in another order) and thread
+counts, so the stored-output comparison masks the "measured" column
+(``tests/nbval_sanitize.cfg``, :data:`MEASURED_PATTERN`) and compares the rest: which claims
+hold, their thresholds, and the values of claims marked ``stable`` (fixed by the chapter's
+settings, printed with a dagger and never masked).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ class Claim:
     laptop: float | None
     paper: float | None
     why: str
+    stable: bool = False  # the value is fixed by the settings, not by floating-point results
 
     def threshold(self, profile: str) -> float | None:
         return {"laptop": self.laptop, "paper": self.paper}.get(profile)
@@ -79,8 +88,8 @@ CLAIMS: dict[str, list[Claim]] = {
               "solving the optimality condition recovers every regularisation weight to at "
               "least three digits (relative error <= 1e-3)"),
         Claim("exact_lambda_orders_spanned", ">=", 4, 4,
-              "... over at least four orders of magnitude"),
-        Claim("exact_n_lambdas", ">=", 5, 5, "... and at least five weights"),
+              "... over at least four orders of magnitude", stable=True),
+        Claim("exact_n_lambdas", ">=", 5, 5, "... and at least five weights", stable=True),
         Claim("rounded_2_decimals_correct_digits", "<=", 4, None,
               "rounding the release to two decimals costs the attacker digits"),
         Claim("recipe_accuracy_over_chance", ">=", 2.0, 2.0,
@@ -108,11 +117,12 @@ CLAIMS: dict[str, list[Claim]] = {
     "03_encoder_stealing": [
         Claim("budget_fraction", "<=", 0.2, None,
               "the attacker queries at most a fifth as many images as the victim was "
-              "pre-trained on"),
+              "pre-trained on", stable=True),
         Claim("surrogate_gap_max_task", "<=", 0.03, None,
               "the StolenEncoder surrogate is within 3 points of the victim on every task"),
         Claim("compute_fraction", "<=", 0.333, None,
-              "for at most a third of the victim's pre-training compute (image passes)"),
+              "for at most a third of the victim's pre-training compute (image passes)",
+              stable=True),
         Claim("contsteal_gap_max_task", "<=", None, None,
               "Cont-Steal's gap with the same budget (reported)"),
         Claim("other_distribution_gap_max_task", "<=", None, None,
@@ -185,7 +195,7 @@ CLAIMS: dict[str, list[Claim]] = {
               "the recovered trigger's size tells backdoored from clean encoders, without "
               "labels or downstream tasks"),
         Claim("population_size", ">=", 12, None,
-              "over at least 6 clean and 6 backdoored encoders"),
+              "over at least 6 clean and 6 backdoored encoders", stable=True),
         Claim("median_pl1_clean", ">=", None, None,
               "median share of the image of a clean encoder's collapsing mask (reported)"),
         Claim("median_pl1_backdoored", "<=", None, None,
@@ -252,30 +262,91 @@ class ClaimError(AssertionError):
     """A chapter's claim does not hold for its results."""
 
 
-def check(chapter: str, metrics: dict[str, float], profile: str) -> list[str]:
-    """Check ``chapter``'s claims on ``metrics``; return the lines checked, raise on failure."""
+SYMBOLS = {">=": "≥", "<=": "≤"}
+STABLE_MARK = "†"
+# A measured (not stable) value: the last cell of a row of the report's table. The
+# stored-output comparison replaces it (tests/nbval_sanitize.cfg holds the same pattern).
+MEASURED_PATTERN = r"(?m)\| -?[0-9][0-9.]*(?:e[-+]?[0-9]+)? \|$"
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    """One claim of a report: ``limit`` is ``None`` where the profile only reports it."""
+
+    claim: Claim
+    value: float
+    limit: float | None
+
+    @property
+    def status(self) -> str:
+        return "reported" if self.limit is None else "holds"
+
+    def measured(self) -> str:
+        return f"{self.value:.4g}" + (f" {STABLE_MARK}" if self.claim.stable else "")
+
+    def line(self) -> str:
+        if self.limit is None:
+            return f"{self.claim.metric} = {self.value:.4g} (reported, not checked)"
+        return (f"ok  {self.claim.metric} = {self.value:.4g} {self.claim.op} {self.limit}: "
+                f"{self.claim.why}")
+
+
+@dataclass(frozen=True)
+class ClaimReport:
+    """The checked claims of one chapter: a table in a notebook, lines in a terminal."""
+
+    chapter: str
+    profile: str
+    rows: tuple[ClaimRow, ...]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def lines(self) -> list[str]:
+        return [row.line() for row in self.rows]
+
+    def __repr__(self) -> str:  # text/plain: what holds, never a measured value
+        held = sum(row.status == "holds" for row in self.rows)
+        return (f"What this chapter shows ({self.profile} profile): {held} claims checked, "
+                f"all hold; {len(self.rows) - held} reported")
+
+    def _repr_markdown_(self) -> str:
+        head = ["| | claim | metric | threshold | measured |", "|---|---|---|---|---|"]
+        body = []
+        for row in self.rows:
+            mark = "✓" if row.status == "holds" else "·"
+            limit = ("reported" if row.limit is None
+                     else f"{SYMBOLS[row.claim.op]} {row.limit:g}")
+            why = row.claim.why.replace("|", "\\|")
+            body.append(f"| {mark} | {why} | `{row.claim.metric}` | {limit} | {row.measured()} |")
+        notes = ["", "✓ checked and holds; · reported, not checked in this profile"]
+        if any(row.claim.stable for row in self.rows):
+            notes[-1] += f"; {STABLE_MARK} fixed by the chapter's settings"
+        return "\n".join(head + body + notes)
+
+
+def check(chapter: str, metrics: dict[str, float], profile: str) -> ClaimReport:
+    """Check ``chapter``'s claims on ``metrics``; return the report, raise on failure."""
     if chapter not in CLAIMS:
         raise ValueError(f"chapter={chapter!r} has no claims; allowed: {', '.join(CLAIMS)}")
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r} is unknown; allowed: {', '.join(PROFILES)}")
-    lines, failures = [], []
+    rows, failures = [], []
     for claim in CLAIMS[chapter]:
         value = metrics.get(claim.metric)
         if not isinstance(value, int | float) or not math.isfinite(value):
             failures.append(f"{claim.metric}: missing or not a finite number ({value!r})")
             continue
         limit = claim.threshold(profile)
-        if limit is None:
-            lines.append(f"{claim.metric} = {value:.4g} (reported only in the {profile} profile)")
-        elif OPS[claim.op](value, limit):
-            lines.append(f"ok  {claim.metric} = {value:.4g} {claim.op} {limit}: {claim.why}")
+        if limit is None or OPS[claim.op](value, limit):
+            rows.append(ClaimRow(claim, value, limit))
         else:
             failures.append(f"{claim.metric} = {value:.4g}, expected {claim.op} {limit}: "
                             f"{claim.why}")
     if failures:
         raise ClaimError(f"{chapter} ({profile} profile): claim(s) failed:\n  "
                          + "\n  ".join(failures))
-    return lines
+    return ClaimReport(chapter, profile, tuple(rows))
 
 
 def peak_memory_mb() -> float:

@@ -191,7 +191,10 @@ def show_progress(progress: bool = True) -> bool:
 
 
 def bf16_native(device: torch.device) -> bool:
-    """Whether ``device`` computes bfloat16 natively (CUDA with bf16, or an AVX512-BF16 CPU)."""
+    """Whether ``device`` computes bfloat16 natively (CUDA with bf16, or an AVX512-BF16 CPU).
+    ``$SSLSEC_BF16=0`` says no everywhere: float32 throughout, as on a CPU without bf16."""
+    if os.environ.get("SSLSEC_BF16") == "0":
+        return False
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":

@@ -281,6 +281,12 @@ def make_zoo(check: bool = False, progress: bool = True) -> list[str]:
                             build_dir=made_dir / "_build")
         shipped = zoo.SHIPPED_DIR
         shipped.mkdir(parents=True, exist_ok=True)
+        # weights are bit-identical only on the hardware that made them: elsewhere a
+        # difference says "different hardware", not "broken entry"
+        elsewhere = zoo.hardware_differences(zoo.read_made_on(shipped)) if check else []
+        if elsewhere:
+            lines.append("this machine differs from the one that made the shipped weights ("
+                         + "; ".join(elsewhere) + "): a difference is expected here")
         made = {p.stem: json.loads(p.read_text()) for p in sorted(made_dir.glob("*.json"))}
         for key, meta in made.items():
             what = meta["spec"]["data"] if "spec" in meta else f"{meta['kind']} encoder"
@@ -288,12 +294,15 @@ def make_zoo(check: bool = False, progress: bool = True) -> list[str]:
             if check:
                 held = json.loads(target.read_text())["weights_sha256"] if target.exists() else None
                 verdict = ("identical" if held == meta["weights_sha256"] else
-                           "DIFFERENT" if held else "MISSING")
+                           "MISSING" if not held else
+                           "different (different hardware)" if elsewhere else "DIFFERENT")
                 lines.append(f"{key} ({what}): {verdict}")
             else:
                 for suffix in (".safetensors", ".json"):  # the JSON last: it marks the entry
                     shutil.copyfile(made_dir / f"{key}{suffix}", shipped / f"{key}{suffix}")
                 lines.append(f"{key} ({what}): written")
+        if not check:
+            zoo.write_made_on(shipped)
         for stale in sorted(set(p.stem for p in shipped.glob("*.json")) - set(made)):
             if check:
                 lines.append(f"{stale}: shipped, but make zoo no longer makes it: STALE")

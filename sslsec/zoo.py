@@ -9,6 +9,11 @@ reported and retrained, never loaded; nothing is ever unpickled.
 
 Entries are looked up in the shipped, read-only ``data/zoo`` first, then in the cache
 (``$SSLSEC_CACHE``, else ``data/cache``), where new entries are written.
+
+A key does not include the hardware: the same spec trained on another CPU type (AVX2 or
+AVX-512 kernels, bf16 or not) or with another thread count gives weights that differ in their
+last bits. Loading works everywhere; bit-identity holds only where :func:`hardware` agrees with
+the machine that made the entry (``data/zoo/made_on.txt`` records it for the shipped ones).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -29,11 +35,69 @@ from torch import nn
 from sslsec.augment import AugmentConfig, check_images
 from sslsec.data import PACKAGE_ROOT, ImageSet, dataset_info, pretrain_set
 from sslsec.models import Encoder, ProjectionHead, build_encoder
-from sslsec.pretrain import TRAINING_CODE_VERSION, History, PretrainConfig, pretrain
+from sslsec.pretrain import TRAINING_CODE_VERSION, History, PretrainConfig, bf16_native, pretrain
 from sslsec.profiles import Profile, resolve_device
 from sslsec.seed import seed_everything
 
 SHIPPED_DIR = PACKAGE_ROOT / "data" / "zoo"
+MADE_ON_FILE = "made_on.txt"
+# what the last bits of trained weights depend on (the CPU model's name is only informative)
+HARDWARE_KEYS = ("machine", "cpu_capability", "bf16", "threads", "torch")
+
+
+def cpu_model() -> str:
+    """The processor's model name, as the OS reports it (``unknown`` where it does not)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def hardware() -> dict[str, str]:
+    """This process's CPU training fingerprint: architecture, the kernels torch dispatches to
+    (``AVX512``, ``AVX2``, … — ``$ATEN_CPU_CAPABILITY`` lowers it), native bf16, thread count,
+    torch version, and the CPU's model name."""
+    return {"machine": platform.machine(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "bf16": str(bf16_native(torch.device("cpu"))),
+            "threads": str(torch.get_num_threads()),
+            "torch": torch.__version__,
+            "cpu": cpu_model()}
+
+
+def write_made_on(folder: Path, fingerprint: dict[str, str] | None = None) -> Path:
+    """Record in ``folder`` the hardware that made its entries (``make zoo`` does)."""
+    fingerprint = fingerprint or hardware()
+    lines = ["# The machine that made these weights (make zoo). Retraining elsewhere gives",
+             "# weights that differ in their last bits; loading them works everywhere."]
+    lines += [f"{k}: {v}" for k, v in fingerprint.items()]
+    path = folder / MADE_ON_FILE
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def read_made_on(folder: Path) -> dict[str, str] | None:
+    """The fingerprint :func:`write_made_on` recorded in ``folder`` (``None``: none recorded)."""
+    path = folder / MADE_ON_FILE
+    if not path.exists():
+        return None
+    pairs = (line.split(":", 1) for line in path.read_text().splitlines()
+             if line.strip() and not line.startswith("#"))
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def hardware_differences(made_on: dict[str, str] | None,
+                         here: dict[str, str] | None = None) -> list[str]:
+    """The fingerprint fields in which ``here`` (default: this process) differs from
+    ``made_on``, as ``field: made_on -> here``; every field when nothing was recorded."""
+    here = here or hardware()
+    if made_on is None:
+        return ["no record of the hardware that made them"]
+    return [f"{k}: {made_on.get(k)} -> {here[k]}" for k in HARDWARE_KEYS
+            if made_on.get(k) != here[k]]
 
 
 def shipped_dir() -> Path:

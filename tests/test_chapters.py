@@ -16,8 +16,8 @@ from sslsec import run
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = run.chapter_paths()
-SECTIONS = ["learning goals", "threat model", "opportunities and challenges", "results",
-            "exercises", "references"]
+SECTIONS = ["learning goals", "threat model", "opportunities and challenges",
+            "what this chapter shows", "exercises", "references"]
 
 
 def test_chapters_exist():
@@ -40,7 +40,14 @@ def test_committed_notebook_is_clean(path):
     assert not re.search(r"/(work|root|tmp|home|Users)/", outputs), "an absolute path is stored"
     assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", json.dumps(nb)), "a timestamp is stored"
     assert sum("image/png" in o.get("data", {}) for c in code for o in c.outputs) >= 2
-    assert "check(" in code[-1].source or any("claims.check" in c.source for c in code)
+    checks = [c for c in code if "claims.check(" in c.source]
+    assert len(checks) == 1, "one cell checks the chapter's claims"
+    claims_cell = checks[0]
+    assert claims_cell.source.rstrip().splitlines()[-1].startswith("claims.check("), \
+        "the claims cell ends with claims.check(...), which shows the table"
+    assert {"hide-input", "nbval-check-output"} <= set(claims_cell.metadata.get("tags", []))
+    assert any("text/markdown" in o.get("data", {}) for o in claims_cell.outputs)
+    assert "NBVAL" not in json.dumps(nb), "mark checked cells with the nbval-check-output tag"
     text = " ".join(c.source.lower() for c in nb.cells if c.cell_type == "markdown")
     for section in SECTIONS:
         assert section in text, f"section {section!r} is missing"

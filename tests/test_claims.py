@@ -10,8 +10,9 @@ GOOD = {"linear_probe_mnist": 0.96, "linear_probe_digits": 0.95, "probe_gain_ove
 
 
 def test_laptop_thresholds_hold_and_fail_readably():
-    lines = claims.check("00_foundations", GOOD, "laptop")
-    assert len(lines) == len(claims.CLAIMS["00_foundations"])
+    report = claims.check("00_foundations", GOOD, "laptop")
+    assert len(report) == len(claims.CLAIMS["00_foundations"])
+    assert report.lines()[0].startswith("ok  linear_probe_mnist = 0.96 >= 0.94")
     with pytest.raises(claims.ClaimError, match=r"linear_probe_mnist = 0.5, expected >= 0.94"):
         claims.check("00_foundations", {**GOOD, "linear_probe_mnist": 0.5}, "laptop")
 
@@ -37,3 +38,42 @@ def test_save_results_writes_metrics_and_peak_memory(tmp_path):
     payload = json.loads(path.read_text())
     assert payload["metrics"] == {"a": 0.123457} and payload["seed"] == 3
     assert payload["peak_memory_mb"] > 10
+
+
+def test_report_table_masks_measured_values_but_not_stable_ones():
+    """The stored-output comparison masks measured values (they move with the processor),
+    never thresholds, holds/reported marks or values the settings fix."""
+    import re
+    from pathlib import Path
+
+    metrics = {"budget_fraction": 0.15, "surrogate_gap_max_task": 0.004, "compute_fraction": 0.1,
+               "contsteal_gap_max_task": 0.01, "other_distribution_gap_max_task": -0.002,
+               "strongest_defence_users_minus_attacker": 0.2,
+               "affordable_defence_attacker_cost": 1e-05}
+    report = claims.check("03_encoder_stealing", metrics, "laptop")
+    table = report._repr_markdown_()
+    masked = re.sub(claims.MEASURED_PATTERN, "| X |", table)
+    assert "| 0.15 † |" in masked and "| 0.1 † |" in masked  # stable: compared
+    for value in ("0.004", "0.01 ", "-0.002", "0.2 ", "1e-05"):
+        assert f"| {value.strip()} |" in table and f"| {value.strip()} |" not in masked
+    assert masked.count("| X |") == 5 and "≤ 0.03" in masked and "| ✓ |" in masked
+    assert "| · |" in masked and "reported" in masked
+    assert "0.004" not in repr(report) and "4 claims checked" in repr(report)
+    # tests/nbval_sanitize.cfg holds the same pattern
+    cfg = (Path(__file__).parent / "nbval_sanitize.cfg").read_text()
+    assert f"regex: {claims.MEASURED_PATTERN}\n" in cfg
+
+
+def test_a_changed_stable_value_or_verdict_shows_after_masking():
+    import re
+
+    good = {"budget_fraction": 0.15, "surrogate_gap_max_task": 0.004, "compute_fraction": 0.1,
+            "contsteal_gap_max_task": 0.01, "other_distribution_gap_max_task": 0.0,
+            "strongest_defence_users_minus_attacker": 0.2,
+            "affordable_defence_attacker_cost": 0.0}
+    def masked(m):
+        return re.sub(claims.MEASURED_PATTERN, "| X |",
+                      claims.check("03_encoder_stealing", m, "laptop")._repr_markdown_())
+    assert masked(good) == masked({**good, "surrogate_gap_max_task": 0.021})
+    assert masked(good) != masked({**good, "budget_fraction": 0.1})
+    assert masked(good) != masked(good).replace("≤ 0.03", "≤ 0.05")

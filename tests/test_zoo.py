@@ -249,3 +249,21 @@ def test_the_standard_laptop_encoder_is_shipped(isolated_cache):
         warnings.simplefilter("error")
         entry = zoo.profile_encoder(laptop, 0, progress=False)
     assert entry.from_cache and entry.key == key and not any(isolated_cache.glob("*"))
+
+
+def test_hardware_fingerprint_round_trips_and_names_differences(tmp_path):
+    here = zoo.hardware()
+    assert set(zoo.HARDWARE_KEYS) < set(here) and here["threads"] == str(torch.get_num_threads())
+    assert zoo.read_made_on(tmp_path) is None
+    assert zoo.hardware_differences(None) == ["no record of the hardware that made them"]
+    zoo.write_made_on(tmp_path, here)
+    assert zoo.read_made_on(tmp_path) == here
+    assert zoo.hardware_differences(zoo.read_made_on(tmp_path), here) == []
+    elsewhere = {**here, "cpu_capability": "AVX2", "bf16": "False", "cpu": "another model"}
+    assert zoo.hardware_differences(here, elsewhere) == [
+        f"cpu_capability: {here['cpu_capability']} -> AVX2", f"bf16: {here['bf16']} -> False"]
+
+
+def test_shipped_zoo_records_the_hardware_that_made_it():
+    made_on = zoo.read_made_on(zoo.SHIPPED_DIR)
+    assert made_on is not None and set(zoo.HARDWARE_KEYS) <= set(made_on)
