@@ -219,7 +219,7 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
     (:mod:`sslsec.defenses.adversarial_training`).
     ``partners``, when given (same shape as ``images``), is a multi-view data set: the second
     view of ``images[i]`` is drawn from ``partners[i]`` instead (two frames of one video, an
-    image and its caption in CLIP), the data that pair poisoning controls (chapter 07).
+    image and its caption in CLIP), the data that pair poisoning controls (chapter 08).
     """
     config = config or PretrainConfig()
     check_images(images, encoder.in_channels, "images")

@@ -245,27 +245,27 @@ def grade(notebook: Path, autograder: Path, out_dir: Path,
 
 
 #: Chapters whose every laptop encoder is shipped: each trains several encoders of its own (40
-#: property-inference encoders and two adversarially trained ones, six poisoned, eight
-#: backdoored, seven availability victims after two poison generations), which CI's cold nbval
-#: run could not afford within its budget.
-SHIPPED_CHAPTERS = ("02_property_and_attribute_inference", "07_targeted_poisoning",
-                    "08_backdoors", "10_availability_poisoning")
+#: property-inference encoders and two adversarially trained ones, eight backdoored, six
+#: targeted-poisoned and seven availability victims after two poison generations), which a
+#: cold test run (nbval, empty cache) could not afford within its time budget.
+SHIPPED_CHAPTERS = ("04_attribute_and_property_inference", "07_backdoors", "08_poisoning")
 
 
 def make_zoo(check: bool = False, progress: bool = True) -> list[str]:
     """(Re)train the shipped encoders in ``data/zoo`` on the CPU, ignoring every existing entry:
     the laptop encoders that several chapters share — the standard encoder (seed 0; chapters
-    00, 03, 05–10), chapter 01's victim and shadow (chapters 01, 05), the independently
-    pre-trained encoders of chapters 05 and 08 — and every encoder that the chapters in
+    00 and 03–09), chapter 02's victim and shadow (chapters 02, 06), the independently
+    pre-trained encoders of chapters 06 and 07 — and every encoder that the chapters in
     :data:`SHIPPED_CHAPTERS` train (made by running them). With ``check``, compare the
     retrained weights with the shipped ones instead of writing them. Returns one line per
-    entry. (Weights are bit-identical only for the same thread count: CI's, 2 threads.)"""
+    entry. (Weights are bit-identical only for the same thread count: the test runs', 2
+    threads.)"""
     import shutil
     import tempfile
 
     from sslsec import zoo
-    from sslsec.attacks.encoder_stealing import others_encoders, stealing_setup
-    from sslsec.attacks.encodermi import membership_setup
+    from sslsec.chapters.ch02_membership_inference import membership_setup
+    from sslsec.chapters.ch06_parameter_stealing import others_encoders, stealing_setup
 
     laptop = get_profile("laptop", device="cpu")
     lines = []

@@ -107,13 +107,13 @@ def training_curve(losses: Sequence[float], ax: Axes | None = None,
 #: attacker positions on the threat-model figure, keyed by the chapters that use them
 ATTACKERS: dict[str, tuple[str, str, tuple[float, float]]] = {
     # key: (label, the box it targets, position)
-    "poisoner": ("poisoner\n(07 targeted, 10 availability)", "data", (1.0, 0.6)),
-    "backdoor": ("malicious provider\n(08 backdoor)", "encoder", (3.6, 0.6)),
-    "api": ("API client\n(01 membership, 02 property,\n03 stealing, 04 recipe)", "api",
+    "poisoner": ("poisoner\n(08 poisoning)", "data", (1.0, 0.6)),
+    "backdoor": ("malicious provider\n(07 backdoor)", "encoder", (3.6, 0.6)),
+    "api": ("API client\n(02 membership, 04 property,\n05 recipe, 06 stealing)", "api",
             (6.2, 0.35)),
-    "inversion": ("curious provider\n(02 attribute, 06 inversion)", "api", (6.2, 4.7)),
-    "adversarial": ("input attacker\n(09 adversarial)", "users", (9.0, 0.6)),
-    "owner": ("owner's check\n(05 watermark)", "encoder", (3.6, 4.7)),
+    "inversion": ("curious provider\n(03 reconstruction, 04 attribute)", "api", (6.2, 4.7)),
+    "adversarial": ("input attacker\n(09 evasion)", "users", (9.0, 0.6)),
+    "owner": ("owner's check\n(06 watermark)", "encoder", (3.6, 4.7)),
 }
 
 _BOXES = {

@@ -5,12 +5,12 @@ import torch
 from sslsec.attacks.attribute_inference import (
     attribute_inference,
     attribute_levels,
-    attribute_setup,
     image_attribute,
     slant,
     stroke_thickness,
     tradeoff_point,
 )
+from sslsec.chapters.ch04_attribute_and_property_inference import attribute_setup
 from sslsec.models import SmallCNN
 
 

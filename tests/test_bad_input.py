@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from sslsec import zoo
+from sslsec import chapters, zoo
 from sslsec.augment import SimCLRAugment
 from sslsec.data import ImageSet, downstream_task, load_dataset, pools, pretrain_set, split_dataset
 from sslsec.downstream import evaluate_encoder, extract_features, linear_probe
 from sslsec.models import build_encoder
 from sslsec.pretrain import PretrainConfig, nt_xent, pretrain
-from sslsec.profiles import AugmentConfig, chapter_settings, get_profile, resolve_device
+from sslsec.profiles import AugmentConfig, get_profile, resolve_device
 from sslsec.seed import seed_everything
 
 
@@ -24,8 +24,10 @@ CASES = {
     "part of an offline dataset": (lambda: load_dataset("digits", part="test"),
                                    r"part='test'.*allowed: all"),
     "unknown profile": (lambda: get_profile("desktop"), r"profile='desktop'.*allowed: smoke"),
-    "unknown chapter settings": (lambda: chapter_settings("99_nothing", "laptop"),
-                                 r"chapter='99_nothing'.*allowed: 01_membership_inference"),
+    "unknown chapter settings": (lambda: chapters.settings("99_nothing", "laptop"),
+                                 r"chapter='99_nothing'.*allowed: 00_foundations"),
+    "unknown profile of a chapter": (lambda: chapters.settings("07_backdoors", "desktop"),
+                                     r"profile='desktop'.*allowed: smoke, laptop, paper"),
     "unknown profile field": (lambda: get_profile("smoke", epoch=3), r"unknown profile field"),
     "unknown device": (lambda: resolve_device("tpu"), r"device='tpu'.*allowed: auto"),
     "unknown device in profile": (lambda: get_profile("smoke", device="gpu"), r"device='gpu'"),

@@ -4,6 +4,15 @@ import math
 import pytest
 
 from sslsec import claims
+from sslsec.chapters import ch00_foundations
+
+#: chapter 06's ownership metrics (its stealing metrics vary in the tests below): four checked
+#: claims, none stable
+OWNERSHIP = {"watermark_derived_flagged": 1.0, "watermark_independent_flagged": 0,
+             "watermark_utility_cost_max_task": 0.005, "watermark_unmarked_p": 0.5,
+             "fingerprint_standard_owner_p": 0.3, "fingerprint_standard_derived_flagged": 0.25,
+             "fingerprint_leaky_owner_p": 0.001, "fingerprint_leaky_whitebox_flagged": 0.75,
+             "fingerprint_leaky_stolen_flagged": 0.125, "fingerprint_independent_flagged": 0.0625}
 
 GOOD = {"linear_probe_mnist": 0.96, "linear_probe_digits": 0.95, "probe_gain_over_random": 0.04,
         "mlp_probe_mnist": 0.96, "knn_gain_over_random": 0.1}
@@ -11,7 +20,8 @@ GOOD = {"linear_probe_mnist": 0.96, "linear_probe_digits": 0.95, "probe_gain_ove
 
 def test_laptop_thresholds_hold_and_fail_readably():
     report = claims.check("00_foundations", GOOD, "laptop")
-    assert len(report) == len(claims.CLAIMS["00_foundations"])
+    assert len(report) == len(ch00_foundations.CLAIMS)
+    assert ch00_foundations.check(GOOD, "laptop") == report
     assert report.lines()[0].startswith("ok  linear_probe_mnist = 0.96 >= 0.94")
     with pytest.raises(claims.ClaimError, match=r"linear_probe_mnist = 0.5, expected >= 0.94"):
         claims.check("00_foundations", {**GOOD, "linear_probe_mnist": 0.5}, "laptop")
@@ -27,7 +37,7 @@ def test_smoke_only_needs_finite_metrics():
 
 
 def test_unknown_chapter_or_profile():
-    with pytest.raises(ValueError, match="chapter='99_x'"):
+    with pytest.raises(ValueError, match="chapter='99_x' has no claims; allowed: 00_foundations"):
         claims.check("99_x", GOOD, "laptop")
     with pytest.raises(ValueError, match="profile='desktop'"):
         claims.check("00_foundations", GOOD, "desktop")
@@ -49,16 +59,16 @@ def test_report_table_masks_measured_values_but_not_stable_ones():
     metrics = {"budget_fraction": 0.15, "surrogate_gap_max_task": 0.004, "compute_fraction": 0.1,
                "contsteal_gap_max_task": 0.01, "other_distribution_gap_max_task": -0.002,
                "strongest_defence_users_minus_attacker": 0.2,
-               "affordable_defence_attacker_cost": 1e-05}
-    report = claims.check("03_encoder_stealing", metrics, "laptop")
+               "affordable_defence_attacker_cost": 1e-05, **OWNERSHIP}
+    report = claims.check("06_parameter_stealing", metrics, "laptop")
     table = report._repr_markdown_()
     masked = re.sub(claims.MEASURED_PATTERN, "| X |", table)
     assert "| 0.15 † |" in masked and "| 0.1 † |" in masked  # stable: compared
     for value in ("0.004", "0.01 ", "-0.002", "0.2 ", "1e-05"):
         assert f"| {value.strip()} |" in table and f"| {value.strip()} |" not in masked
-    assert masked.count("| X |") == 5 and "≤ 0.03" in masked and "| ✓ |" in masked
+    assert masked.count("| X |") == 15 and "≤ 0.03" in masked and "| ✓ |" in masked
     assert "| · |" in masked and "reported" in masked
-    assert "0.004" not in repr(report) and "4 claims checked" in repr(report)
+    assert "0.004" not in repr(report) and "8 claims checked" in repr(report)
     # tests/nbval_sanitize.cfg holds the same pattern
     cfg = (Path(__file__).parent / "nbval_sanitize.cfg").read_text()
     assert f"regex: {claims.MEASURED_PATTERN}\n" in cfg
@@ -70,10 +80,10 @@ def test_a_changed_stable_value_or_verdict_shows_after_masking():
     good = {"budget_fraction": 0.15, "surrogate_gap_max_task": 0.004, "compute_fraction": 0.1,
             "contsteal_gap_max_task": 0.01, "other_distribution_gap_max_task": 0.0,
             "strongest_defence_users_minus_attacker": 0.2,
-            "affordable_defence_attacker_cost": 0.0}
+            "affordable_defence_attacker_cost": 0.0, **OWNERSHIP}
     def masked(m):
         return re.sub(claims.MEASURED_PATTERN, "| X |",
-                      claims.check("03_encoder_stealing", m, "laptop")._repr_markdown_())
+                      claims.check("06_parameter_stealing", m, "laptop")._repr_markdown_())
     assert masked(good) == masked({**good, "surrogate_gap_max_task": 0.021})
     assert masked(good) != masked({**good, "budget_fraction": 0.1})
     assert masked(good) != masked(good).replace("≤ 0.03", "≤ 0.05")

@@ -13,6 +13,7 @@ from sslsec.attacks.contrastive_poisoning import (
     untrained_encoder,
     victim_encoder,
 )
+from sslsec.chapters import ch08_poisoning as chapter
 from sslsec.data import downstream_task, pretrain_set
 from sslsec.defenses.poison_filtering import binarize, filter_images, median_blur
 from sslsec.pretrain import PretrainConfig
@@ -98,25 +99,41 @@ def test_filters_bad_input_raises(call):
 def test_victims_in_the_smoke_profile(smoke, tmp_path, monkeypatch):
     monkeypatch.setenv("SSLSEC_CACHE", str(tmp_path))
     data = pretrain_set(smoke)
-    poisoned = victim_encoder(smoke, "contrastive", "classwise", progress=False)
+    settings = chapter.settings("smoke")
+    poisoned = victim_encoder(smoke, settings, "contrastive", "classwise", progress=False)
     assert isinstance(poisoned, DerivedEntry) and len(poisoned.info["loss"]) == smoke.epochs
     x, delta, out = preview(poisoned, data)
     assert x.shape == delta.shape == out.shape == (10, 1, 28, 28)
     assert delta.abs().max() <= 0.3 + 1e-6
-    made = make_poison(smoke, "contrastive", "classwise")
+    made = make_poison(smoke, settings, "contrastive", "classwise")
     rows = preview_rows(data, "samplewise")
     assert torch.allclose(out, made.poisoned.x[rows], atol=1e-6)  # the preview is the data
-    again = victim_encoder(smoke, "contrastive", "classwise", progress=False)
-    assert again.from_cache and again.key == poisoned.key
-    filtered = victim_encoder(smoke, "contrastive", "classwise", "binarize", progress=False)
+    again = chapter.victim_encoder(smoke, "contrastive", "classwise", progress=False)
+    assert again.from_cache and again.key == poisoned.key  # the chapter passes its settings
+    filtered = chapter.victim_encoder(smoke, "contrastive", "classwise", "binarize",
+                                      progress=False)
     assert filtered.key != poisoned.key
-    assert victim_encoder(smoke, progress=False).key != poisoned.key  # the clean encoder
+    assert chapter.victim_encoder(smoke, progress=False).key != poisoned.key  # the clean one
     with pytest.raises(ValueError, match="contrastive"):
-        preview(victim_encoder(smoke, "random", "classwise", progress=False), data)
+        preview(chapter.victim_encoder(smoke, "random", "classwise", progress=False), data)
     with pytest.raises(ValueError, match="image_filter"):
-        victim_encoder(smoke, "contrastive", "classwise", "jpeg")
-    with pytest.raises(ValueError, match="poison"):
-        poison_parameters(smoke, "label-flip", "classwise")
+        chapter.victim_encoder(smoke, "contrastive", "classwise", "jpeg")
+
+
+def test_poison_parameters_name_what_decides_a_poison():
+    settings = chapter.settings("laptop")
+    assert poison_parameters(settings, "random", "classwise", 3) == {
+        "poison": "random", "kind": "classwise", "epsilon": 0.3, "seed": 3}
+    assert poison_parameters(settings, "contrastive", "samplewise") == {
+        "poison": "contrastive", "kind": "samplewise", "epsilon": 0.3, "seed": 0, "rounds": 10,
+        "train_steps": 10, "pgd_steps": 3, "grid": 4}
+    with pytest.raises(ValueError, match="poison='label-flip'"):
+        poison_parameters(settings, "label-flip", "classwise")
+    with pytest.raises(ValueError, match="settings lack rounds"):
+        poison_parameters({"epsilon": 0.3}, "contrastive", "classwise")
+    assert poison_parameters({"epsilon": 0.3}, "random", "classwise")["epsilon"] == 0.3
+    with pytest.raises(ValueError, match="settings must be a dict"):
+        poison_parameters("contrastive", "classwise", "classwise")
 
 
 def test_random_init_accuracy(smoke):

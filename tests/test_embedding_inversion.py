@@ -264,7 +264,7 @@ def test_bad_input_raises_value_error(case, data, encoder):
 
 
 def test_setup_and_defence_point_smoke(smoke):
-    from sslsec.attacks.embedding_inversion import inversion_setup
+    from sslsec.chapters.ch03_reconstruction import inversion_setup
     from sslsec.defenses.embedding_perturbation import defence_point
 
     setup = inversion_setup(smoke, seed=0, progress=False)

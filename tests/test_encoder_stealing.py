@@ -7,10 +7,10 @@ from sslsec.attacks.encoder_stealing import (
     pretraining_passes,
     query_victim,
     steal_encoder,
-    stealing_setup,
     stolen_copy,
     stolenencoder_loss,
 )
+from sslsec.chapters.ch06_parameter_stealing import stealing_setup
 from sslsec.defenses.embedding_perturbation import embedding_perturbation
 from sslsec.models import SmallCNN
 from sslsec.profiles import AugmentConfig

@@ -89,7 +89,7 @@ def test_queries_do_not_disturb_the_callers_random_stream():
 
 
 def test_membership_setup_draws_disjoint_pools_and_both_encoders():
-    from sslsec.attacks.encodermi import membership_setup
+    from sslsec.chapters.ch02_membership_inference import membership_setup
     from sslsec.profiles import get_profile
 
     setup = membership_setup(get_profile("smoke", device="cpu"), seed=0, progress=False)

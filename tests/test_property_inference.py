@@ -7,8 +7,8 @@ from sslsec.attacks.property_inference import (
     probe_gram,
     property_inference,
     property_sample,
-    property_setup,
 )
+from sslsec.chapters.ch04_attribute_and_property_inference import property_setup
 from sslsec.models import SmallCNN
 
 

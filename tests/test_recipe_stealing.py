@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from sslsec.attacks.recipe_stealing import recipe_config, recipe_inference, recipe_setup
+from sslsec.attacks.recipe_stealing import recipe_config, recipe_inference
+from sslsec.chapters.ch05_hyperparameter_stealing import recipe_setup
 from sslsec.pretrain import PretrainConfig
 from sslsec.profiles import get_profile
 

@@ -9,8 +9,8 @@ from sslsec.attacks.poisoned_encoder import (
     collage_poisons,
     evaluate_targets,
     poisoned_encoder,
-    poisoning_setup,
 )
+from sslsec.chapters.ch08_poisoning import poisoning_setup
 from sslsec.data import split_dataset
 from sslsec.defenses.duplicate_removal import remove_duplicates, tile_duplicates
 from sslsec.models import SmallCNN

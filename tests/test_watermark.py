@@ -3,12 +3,12 @@ import torch
 from scipy import stats
 
 from sslsec.attacks.watermark_removal import finetuned_copy, prune_encoder, sparsity
+from sslsec.chapters.ch06_parameter_stealing import ownership_setup
 from sslsec.defenses.dataset_inference import dataset_inference
 from sslsec.defenses.watermark import (
     correlations,
     embed_watermark,
     make_watermark_key,
-    ownership_setup,
     verify_watermark,
     watermark_loss,
     watermarked_encoder,

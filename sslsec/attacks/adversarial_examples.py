@@ -19,10 +19,6 @@ features then sees a different input.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,11 +26,9 @@ from tqdm.auto import tqdm
 
 from sslsec.augment import check_images
 from sslsec.checks import positive_ints
-from sslsec.data import Splits, downstream_task, pools
-from sslsec.downstream import ProbeResult, evaluate_encoder, extract_features
+from sslsec.downstream import extract_features
 from sslsec.pretrain import show_progress
-from sslsec.profiles import Profile, chapter_settings, resolve_device
-from sslsec.zoo import profile_encoder
+from sslsec.profiles import resolve_device
 
 
 def _check_budget(epsilon: float, steps: int | None = None) -> None:
@@ -171,50 +165,3 @@ def fooling_rate(predict, clean_x: torch.Tensor, adversarial_x: torch.Tensor,
     if not correct.any():
         raise ValueError("the classifier gets no clean input right: the rate is undefined")
     return float((predict(adversarial_x[correct]).cpu() != y.cpu()[correct]).float().mean())
-
-
-@dataclass
-class AdversarialSetup:
-    """Chapter 09's world: the encoder, downstream tasks the attacker never sees (each with a
-    linear probe), the attacker's own images (for the universal perturbation) and their mean
-    feature (the attack's ``center``)."""
-
-    settings: dict
-    encoder: nn.Module
-    tasks: dict[str, Splits]
-    probes: dict[str, ProbeResult]
-    attacker_x: torch.Tensor
-    center: torch.Tensor
-
-    def predictor(self, task: str) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Images → labels through the encoder and ``task``'s downstream classifier."""
-        if task not in self.probes:
-            raise ValueError(f"task={task!r} is unknown; allowed: {', '.join(self.probes)}")
-        classifier = self.probes[task].classifier
-
-        def predict(x: torch.Tensor) -> torch.Tensor:
-            return classifier.predict(extract_features(self.encoder, x).to(classifier.mean))
-
-        return predict
-
-
-def adversarial_setup(profile: Profile, seed: int = 0, noise_std: float = 0.0,
-                      progress: bool = True) -> AdversarialSetup:
-    """The profile's encoder (zoo) — pre-trained with additive Gaussian pixel noise of
-    ``noise_std`` on half of the views when > 0, a hardening against random corruptions — a
-    linear probe per downstream dataset of the profile, and ``n_attacker`` images of the
-    pre-training pool for the attacker. Sizes come from
-    ``chapter_settings("09_adversarial_examples", …)``."""
-    s = chapter_settings("09_adversarial_examples", profile.name)
-    changes = {}
-    if noise_std:
-        changes["augment"] = dataclasses.replace(profile.augment, noise_std=noise_std)
-    encoder = profile_encoder(profile, seed, progress, **changes).encoder
-    tasks = {name: downstream_task(profile, name, seed=seed)
-             for name in profile.downstream_datasets}
-    probes = {name: evaluate_encoder(encoder, t["train"], t["test"], "linear",
-                                     profile.probe_epochs, profile.device, seed)
-              for name, t in tasks.items()}
-    attacker_x = pools(profile.pretrain_dataset, seed=seed)["train"].x[: s["n_attacker"]]
-    center = feature_center(encoder, attacker_x, device=profile.device)
-    return AdversarialSetup(s, encoder, tasks, probes, attacker_x, center)

@@ -23,10 +23,8 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from sslsec.augment import check_images
-from sslsec.data import ImageSet, Splits, downstream_task, pools, pretrain_set, split_dataset
+from sslsec.data import ImageSet, Splits
 from sslsec.downstream import evaluate_encoder, extract_features
-from sslsec.profiles import Profile, chapter_settings
-from sslsec.zoo import profile_encoder
 
 
 def stroke_thickness(x: torch.Tensor) -> np.ndarray:
@@ -147,9 +145,9 @@ def attribute_inference(encoder: nn.Module, aux_x: torch.Tensor, aux_attribute: 
 
 @dataclass
 class AttributeSetup:
-    """Chapter 02's attribute world: the service's encoder and pre-training data (with levels,
-    for a defender who labels its own data), the attacker's auxiliary images, the users'
-    images, and a downstream task to measure utility."""
+    """Chapter 04's attribute world (made by its ``attribute_setup``): the service's encoder and
+    pre-training data (with levels, for a defender who labels its own data), the attacker's
+    auxiliary images, the users' images, and a downstream task to measure utility."""
 
     settings: dict
     encoder: nn.Module
@@ -160,24 +158,6 @@ class AttributeSetup:
     targets: ImageSet
     target_levels: torch.Tensor
     task: Splits
-
-
-def attribute_setup(profile: Profile, seed: int = 0, progress: bool = True) -> AttributeSetup:
-    """The profile's encoder (from the zoo) and the data around it: the test pool, which the
-    encoder never saw, is split in halves for the attacker (auxiliary) and the users (targets).
-    Sizes come from ``chapter_settings("02_property_and_attribute_inference", …)``."""
-    s = chapter_settings("02_property_and_attribute_inference", profile.name)
-    data = pretrain_set(profile, seed)
-    test = pools(profile.pretrain_dataset, seed=seed)["test"]
-    halves = split_dataset(test, {"aux": len(test) // 2, "targets": len(test) - len(test) // 2},
-                           seed=seed)
-
-    def levels(d: ImageSet) -> torch.Tensor:
-        return image_attribute(d.x, d.y, s["attribute"], s["n_levels"])
-
-    return AttributeSetup(s, profile_encoder(profile, seed, progress).encoder, data,
-                          levels(data), halves["aux"], levels(halves["aux"]), halves["targets"],
-                          levels(halves["targets"]), downstream_task(profile, seed=seed))
 
 
 @dataclass

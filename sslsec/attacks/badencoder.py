@@ -25,14 +25,13 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from sslsec.attacks.encoder_stealing import others_encoders, stealing_setup
 from sslsec.augment import check_images
 from sslsec.checks import positive_ints
-from sslsec.data import ImageSet, Splits, downstream_task
+from sslsec.data import ImageSet, Splits
 from sslsec.downstream import evaluate_encoder, extract_features
 from sslsec.models import Encoder
 from sslsec.pretrain import show_progress
-from sslsec.profiles import Profile, chapter_settings, resolve_device
+from sslsec.profiles import resolve_device
 from sslsec.seed import seed_everything
 from sslsec.zoo import (
     DerivedEntry,
@@ -233,31 +232,15 @@ def evaluate_backdoor(clean: Encoder, backdoored: Encoder, task: Splits, name: s
 
 @dataclass
 class BackdoorSetup:
-    """Chapter 08's world: the downstream tasks, the attacker's shadow images, the clean
-    encoders (the profile's standard encoder and encoders pre-trained by others on their own
-    data), and the defender's clean images for detection."""
+    """Chapter 07's world (made by its ``backdoor_setup``): the downstream tasks, the
+    attacker's shadow images, the clean encoders (the profile's standard encoder and encoders
+    pre-trained by others on their own data), and the defender's clean images for detection."""
 
     settings: dict
     tasks: dict[str, Splits]
     shadow: torch.Tensor
     clean: dict[str, ZooEntry]
     defender_images: torch.Tensor
-
-
-def backdoor_setup(profile: Profile, seed: int = 0, progress: bool = True) -> BackdoorSetup:
-    """Shadow images: held-out images of the pre-training distribution and unlabelled UCI
-    digits (chapter 03's query pools, ``n_shadow`` of each); clean encoders: ``"standard"``
-    plus chapter 05's independent encoders; the defender's images: the held-out MNIST test
-    images no one trained on. Sizes from ``chapter_settings("08_backdoors", …)``."""
-    s = chapter_settings("08_backdoors", profile.name)
-    world = stealing_setup(profile, seed, progress)
-    pools = world.query_pools
-    shadow = torch.cat([pool.x[: s["n_shadow"]] for pool in pools.values()])
-    clean = {"standard": world.victim} | others_encoders(profile, world, progress)
-    tasks = {name: downstream_task(profile, name, seed=seed)
-             for name in profile.downstream_datasets}
-    return BackdoorSetup(s, tasks, shadow, clean,
-                         world.tasks[profile.pretrain_dataset]["test"].x)
 
 
 def plant_backdoor(setup: BackdoorSetup, clean: str, task: str, target: int, corner: str,

@@ -1,5 +1,5 @@
 """Contrastive Poisoning: availability poisoning of contrastive pre-training (He, Zha & Katabi,
-"Indiscriminate Poisoning Attacks on Unsupervised Contrastive Learning", ICLR 2023), chapter 10.
+"Indiscriminate Poisoning Attacks on Unsupervised Contrastive Learning", ICLR 2023), chapter 08.
 
 The attacker publishes the pre-training images with a small perturbation ``delta`` added,
 ``||delta||_∞ <= epsilon`` on pixels in [0, 1]. The perturbation is *error-minimising*: it makes
@@ -38,12 +38,14 @@ from sslsec.defenses.poison_filtering import FILTERS, filter_images
 from sslsec.downstream import evaluate_encoder
 from sslsec.models import Encoder, build_encoder
 from sslsec.pretrain import PretrainConfig, SimCLR, pretrain, show_progress
-from sslsec.profiles import Profile, chapter_settings, resolve_device
+from sslsec.profiles import Profile, resolve_device
 from sslsec.seed import seed_everything
 from sslsec.zoo import DerivedEntry, ZooEntry, derive_or_load, profile_encoder
 
 KINDS = ("classwise", "samplewise")
 POISONS = ("contrastive", "random")
+#: the settings that decide a poison (``epsilon`` alone for a random one)
+POISON_SETTINGS = ("epsilon", "rounds", "train_steps", "pgd_steps", "grid")
 
 
 def _check_kind(kind: str) -> None:
@@ -210,24 +212,32 @@ def random_poison(data: ImageSet, epsilon: float, kind: str = "classwise",
 _MADE: dict[str, PoisonResult] = {}
 
 
-def poison_parameters(profile: Profile, poison: str, kind: str, seed: int = 0) -> dict:
-    """What decides a poison of the profile's pre-training images: its chapter settings
-    (``chapter_settings("10_availability_poisoning", …)``), ``poison``, ``kind`` and ``seed``."""
+def poison_parameters(settings: dict, poison: str, kind: str, seed: int = 0) -> dict:
+    """What decides a poison of the profile's pre-training images: ``settings``' ``epsilon``
+    (and, for a contrastive poison, its ``rounds``, ``train_steps``, ``pgd_steps`` and
+    ``grid``: chapter 08's settings; other keys are ignored), ``poison``, ``kind`` and
+    ``seed``."""
+    if not isinstance(settings, dict):
+        raise ValueError(f"settings must be a dict of {', '.join(POISON_SETTINGS)}; got "
+                         f"{type(settings).__name__}")
     if poison not in POISONS:
         raise ValueError(f"poison={poison!r} is unknown; allowed: {', '.join(POISONS)}")
     _check_kind(kind)
-    s = chapter_settings("10_availability_poisoning", profile.name)
-    params = {"poison": poison, "kind": kind, "epsilon": s["epsilon"], "seed": seed}
+    needed = ("epsilon",) + (POISON_SETTINGS[1:] if poison == "contrastive" else ())
+    missing = [k for k in needed if k not in settings]
+    if missing:
+        raise ValueError(f"settings lack {', '.join(missing)}; needed: {', '.join(needed)}")
+    params = {"poison": poison, "kind": kind, "epsilon": settings["epsilon"], "seed": seed}
     if poison == "contrastive":
-        params.update({k: s[k] for k in ("rounds", "train_steps", "pgd_steps", "grid")})
+        params.update({k: settings[k] for k in ("rounds", "train_steps", "pgd_steps", "grid")})
     return params
 
 
-def make_poison(profile: Profile, poison: str, kind: str, seed: int = 0,
+def make_poison(profile: Profile, settings: dict, poison: str, kind: str, seed: int = 0,
                 progress: bool = True) -> PoisonResult:
     """The poison of :func:`poison_parameters` applied to the profile's pre-training images
     (made once per process)."""
-    params = poison_parameters(profile, poison, kind, seed)
+    params = poison_parameters(settings, poison, kind, seed)
     key = json.dumps({"profile": profile.name, **params}, sort_keys=True)
     if key not in _MADE:
         data = pretrain_set(profile, seed)
@@ -242,13 +252,13 @@ def make_poison(profile: Profile, poison: str, kind: str, seed: int = 0,
     return _MADE[key]
 
 
-def victim_encoder(profile: Profile, poison: str | None = None, kind: str = "classwise",
-                   image_filter: str | None = None, seed: int = 0,
+def victim_encoder(profile: Profile, settings: dict, poison: str | None = None,
+                   kind: str = "classwise", image_filter: str | None = None, seed: int = 0,
                    progress: bool = True) -> ZooEntry | DerivedEntry:
     """The victim's encoder: the profile's recipe pre-trained on its pre-training images —
-    clean (``poison=None``), or with a ``"random"`` or ``"contrastive"`` poison of ``kind`` —
-    after the named ``image_filter`` (see :data:`~sslsec.defenses.poison_filtering.FILTERS`),
-    if any.
+    clean (``poison=None``), or with a ``"random"`` or ``"contrastive"`` poison of ``kind``
+    made with ``settings`` (see :func:`poison_parameters`) — after the named ``image_filter``
+    (see :data:`~sslsec.defenses.poison_filtering.FILTERS`), if any.
 
     The clean, unfiltered victim is the profile's standard encoder. The others are zoo entries
     derived from it; their ``info`` holds the pre-training ``loss`` per epoch and, for a
@@ -261,13 +271,13 @@ def victim_encoder(profile: Profile, poison: str | None = None, kind: str = "cla
     if poison is None and image_filter is None:
         return clean
     params = {"filter": image_filter, "poison": None if poison is None
-              else poison_parameters(profile, poison, kind, seed)}
+              else poison_parameters(settings, poison, kind, seed)}
 
     def make() -> tuple[Encoder, dict]:
         info: dict = {}
         images = pretrain_set(profile, seed)
         if poison is not None:
-            made = make_poison(profile, poison, kind, seed, progress)
+            made = make_poison(profile, settings, poison, kind, seed, progress)
             images = made.poisoned
             info.update(poison_loss=made.loss, poison_seconds=made.seconds)
             if poison == "contrastive":

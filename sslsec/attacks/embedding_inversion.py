@@ -1,4 +1,4 @@
-"""Embedding inversion: reconstructing users' inputs from their embeddings (chapter 06).
+"""Embedding inversion: reconstructing users' inputs from their embeddings (chapter 03).
 
 In Encoder-as-a-Service a downstream user sends embeddings, not images, to whoever runs the
 downstream classifier or stores the vectors. An attacker who sees those embeddings and can query
@@ -27,11 +27,10 @@ from tqdm.auto import tqdm
 
 from sslsec.augment import check_images
 from sslsec.checks import positive_ints
-from sslsec.data import ImageSet, Splits, downstream_task, pools, split_dataset
+from sslsec.data import ImageSet, Splits
 from sslsec.downstream import extract_features
 from sslsec.pretrain import show_progress
-from sslsec.profiles import Profile, chapter_settings, resolve_device
-from sslsec.zoo import profile_encoder
+from sslsec.profiles import resolve_device
 
 LOSSES = ("bce", "mse")
 
@@ -395,8 +394,9 @@ def inversion_attack(encoder: nn.Module, decoder: InversionDecoder, target_x: to
 
 @dataclass
 class InversionSetup:
-    """Chapter 06's world: the service's encoder, the attacker's auxiliary images and its
-    recogniser, the users' images, and the users' downstream task (to measure utility)."""
+    """Chapter 03's world (made by its ``inversion_setup``): the service's encoder, the
+    attacker's auxiliary images and its recogniser, the users' images, and the users'
+    downstream task (to measure utility)."""
 
     settings: dict
     encoder: nn.Module
@@ -404,19 +404,3 @@ class InversionSetup:
     users: ImageSet
     task: Splits
     recogniser: Recogniser
-
-
-def inversion_setup(profile: Profile, seed: int = 0, progress: bool = True) -> InversionSetup:
-    """The profile's encoder (from the zoo); the users are ``n_users`` images of the test pool
-    (never seen by the encoder). The attacker, a curious provider, owns the pre-training pool:
-    ``aux`` is its first ``n_aux`` images, disjoint from the users'; it also trains the
-    recogniser on them with their labels. Sizes come from
-    ``chapter_settings("06_embedding_inversion", …)``."""
-    s = chapter_settings("06_embedding_inversion", profile.name)
-    p = pools(profile.pretrain_dataset, seed=seed)
-    aux = p["train"][: s["n_aux"]]
-    users = split_dataset(p["test"], {"users": s["n_users"]}, seed=seed)["users"]
-    recogniser = train_recogniser(aux.x, aux.y, s["recogniser_epochs"], profile.device, seed,
-                                  width=s["recogniser_width"], progress=progress)
-    return InversionSetup(s, profile_encoder(profile, seed, progress).encoder, aux, users,
-                          downstream_task(profile, seed=seed), recogniser)

@@ -1,4 +1,4 @@
-"""Stealing an encoder through its feature API (chapter 03).
+"""Stealing an encoder through its feature API (chapter 06).
 
 Encoder-as-a-Service returns a feature vector for every image it is sent. The attacker sends its
 own unlabelled images once (the *query budget*), keeps the answers, and trains a surrogate
@@ -15,7 +15,8 @@ encoder of its own to reproduce them:
 
 :func:`query_victim` is the API (with an optional output defence, e.g. a
 :class:`~sslsec.defenses.embedding_perturbation.PerturbedEncoder`), :func:`steal_encoder` the
-attack, :func:`stealing_setup` the chapter's world.
+attack, :func:`stolen_copy` the attack kept in the encoder zoo (the chapter's world is built by
+``sslsec.chapters.ch06_parameter_stealing``).
 """
 
 from __future__ import annotations
@@ -30,19 +31,16 @@ from tqdm.auto import tqdm
 
 from sslsec.augment import AugmentConfig, SimCLRAugment, check_images
 from sslsec.checks import positive_ints
-from sslsec.data import ImageSet, Splits, downstream_task, pools
 from sslsec.downstream import extract_features
 from sslsec.models import Encoder, build_encoder
 from sslsec.pretrain import show_progress
-from sslsec.profiles import Profile, chapter_settings, resolve_device
+from sslsec.profiles import resolve_device
 from sslsec.seed import seed_everything
 from sslsec.zoo import (
     DerivedEntry,
     ZooEntry,
     arch_of,
     derive_or_load,
-    independent_encoders,
-    profile_encoder,
     sha256_tensor,
 )
 
@@ -166,55 +164,6 @@ def stolen_copy(victim: ZooEntry | DerivedEntry, x: torch.Tensor,
                           entry.info["seconds"], list(entry.info["loss"]), entry)
 
 
-def others_encoders(profile: Profile, world: StealingSetup,
-                                 progress: bool = True) -> dict[str, ZooEntry]:
-    """The encoders pre-trained independently by other parties on their own images (chapters
-    05 and 08): ``("same", s)`` on the held-out pool of the victim's distribution, ``("other",
-    s)`` on digits, with the seeds of ``chapter_settings("05_watermarks_and_fingerprints",
-    …)["independent"]``."""
-    roles = {"same": profile.pretrain_dataset, "other": "digits"}
-    plan = chapter_settings("05_watermarks_and_fingerprints", profile.name)["independent"]
-    for role, _ in plan:
-        if role not in roles:
-            raise ValueError(f"independent encoder role {role!r} is unknown; allowed: same, "
-                             "other")
-    return independent_encoders(profile, world.query_pools,
-                                [(roles[role], seed) for role, seed in plan], progress)
-
-
 def pretraining_passes(entry: ZooEntry, n_images: int) -> int:
     """Images the victim's pre-training sent through its encoder: epochs × images × 2 views."""
     return entry.spec.pretrain.epochs * n_images * 2
-
-
-@dataclass
-class StealingSetup:
-    """Chapter 03's world: the victim (the profile's encoder behind the API), the attacker's
-    query pools (disjoint from the victim's pre-training data: held-out MNIST images, and UCI
-    digits — another distribution), and the downstream tasks that judge both encoders."""
-
-    settings: dict
-    victim: ZooEntry
-    n_pretrain: int
-    query_pools: dict[str, ImageSet]
-    tasks: dict[str, Splits]
-
-
-def stealing_setup(profile: Profile, seed: int = 0, progress: bool = True) -> StealingSetup:
-    """The profile's encoder is the victim. MNIST queries are the second half of the MNIST test
-    pool (the first ``n_eval`` are the MNIST downstream test set); digit queries are the digits
-    train pool. Sizes from ``chapter_settings("03_encoder_stealing", …)``."""
-    s = chapter_settings("03_encoder_stealing", profile.name)
-    victim = profile_encoder(profile, seed, progress)
-    mnist = pools(profile.pretrain_dataset, seed)
-    n_eval = s["n_eval"]
-    if n_eval + max(s["budgets"]) > len(mnist["test"]):
-        raise ValueError(f"n_eval={n_eval} plus the largest budget exceeds the "
-                         f"{len(mnist['test'])} held-out images")
-    query_pools = {profile.pretrain_dataset: mnist["test"][n_eval:],
-                   "digits": pools("digits", seed)["train"]}
-    tasks = {name: downstream_task(profile, name, seed=seed)
-             for name in profile.downstream_datasets}
-    first = profile.pretrain_dataset
-    tasks[first] = Splits(train=tasks[first]["train"], test=tasks[first]["test"][:n_eval])
-    return StealingSetup(s, victim, profile.n_pretrain, query_pools, tasks)

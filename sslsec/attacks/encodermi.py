@@ -16,7 +16,6 @@ signal.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,10 +28,7 @@ from torch import nn
 
 from sslsec.augment import SimCLRAugment, check_images
 from sslsec.checks import positive_ints
-from sslsec.data import ImageSet, pools, split_dataset
-from sslsec.pretrain import PretrainConfig
-from sslsec.profiles import WEAK_AUGMENT, AugmentConfig, Profile, chapter_settings, resolve_device
-from sslsec.zoo import EncoderSpec, ZooEntry, train_or_load
+from sslsec.profiles import AugmentConfig, resolve_device
 
 VARIANTS = ("threshold", "vector", "set")
 
@@ -193,35 +189,3 @@ def naive_baseline(victim: nn.Module, members: torch.Tensor, nonmembers: torch.T
                        augment, "threshold", 2, victim_head, shadow_head, device, seed)
     result.variant = "naive (one pair)"
     return result
-
-
-@dataclass
-class MembershipSetup:
-    """Chapter 01's world: four disjoint pools, the victim and the attacker's shadow encoder."""
-
-    parts: dict[str, ImageSet]
-    recipe: PretrainConfig
-    victim: ZooEntry
-    shadow: ZooEntry
-
-
-def membership_setup(profile: Profile, seed: int = 0, progress: bool = True) -> MembershipSetup:
-    """Draw member/non-member pools for a victim and a shadow from the profile's pre-training
-    data, and pre-train both (weak augmentations, long training: the leaky setting) through
-    the encoder zoo. Sizes come from ``chapter_settings("01_membership_inference", …)``."""
-    settings = chapter_settings("01_membership_inference", profile.name)
-    n = settings["n_members"]
-    parts = split_dataset(pools(profile.pretrain_dataset, seed=seed)["train"],
-                          {"member": n, "nonmember": n, "shadow_member": n,
-                           "shadow_nonmember": n}, seed=seed)
-    recipe = PretrainConfig(epochs=settings["epochs"], batch_size=min(n, 256), lr=profile.lr,
-                            temperature=profile.temperature, augment=WEAK_AUGMENT, seed=seed)
-
-    def pretrain_on(images: torch.Tensor, model_seed: int, description: str) -> ZooEntry:
-        spec = EncoderSpec(profile.arch, images.shape[1], images.shape[-1],
-                           dataclasses.replace(recipe, seed=model_seed), description)
-        return train_or_load(spec, images, profile.device, progress=progress)
-
-    return MembershipSetup(parts, recipe,
-                           pretrain_on(parts["member"].x, seed, "chapter 01 victim"),
-                           pretrain_on(parts["shadow_member"].x, seed + 1, "chapter 01 shadow"))

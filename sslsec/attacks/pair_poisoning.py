@@ -1,5 +1,5 @@
 """Pair poisoning: Carlini & Terzis's targeted poisoning (ICLR 2022) carried over to image-only
-contrastive learning, chapter 07.
+contrastive learning, chapter 08.
 
 Carlini & Terzis poison CLIP's image–caption pairs: a few pairs (target image, a caption of the
 target class) suffice there. An image-only contrastive learner has no captions, but it may learn

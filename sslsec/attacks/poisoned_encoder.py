@@ -1,5 +1,5 @@
 """Targeted poisoning of the pre-training data: PoisonedEncoder (Liu, Jia & Gong, USENIX
-Security 2022), chapter 07.
+Security 2022), chapter 08.
 
 The attacker wants every downstream classifier built on the encoder to put one *target input*
 in a *target class* of its choice. It labels nothing: it only adds unlabelled images to the
@@ -14,8 +14,9 @@ loss then pulls their features together.
   one crop holds one of them more often);
 * :func:`targets_and_references`: what the poisons of every pair combine;
 * :func:`collage_poisons`: ``per_pair`` poisons for each pair;
-* :func:`poisoning_setup`: the clean pre-training set, the downstream task, the pairs and the
-  clean encoder (the profile's standard encoder, from the zoo);
+* :class:`PoisoningSetup`: the clean pre-training set, the downstream task, the pairs and the
+  clean encoder (the profile's standard encoder, from the zoo), made by the chapter's
+  ``poisoning_setup``;
 * :func:`poisoned_encoder`: the clean recipe retrained from scratch on clean + poison images
   (optionally with pair data, :mod:`sslsec.attacks.pair_poisoning`), kept in the zoo;
 * :func:`evaluate_targets`: a linear probe on the clean downstream data; the share of targets in
@@ -32,13 +33,13 @@ import torch.nn.functional as F
 
 from sslsec.augment import check_images
 from sslsec.checks import positive_ints
-from sslsec.data import ImageSet, Splits, downstream_task, pretrain_set
+from sslsec.data import ImageSet, Splits
 from sslsec.downstream import evaluate_encoder, extract_features
 from sslsec.models import Encoder, build_encoder
 from sslsec.pretrain import PretrainConfig, pretrain
-from sslsec.profiles import AugmentConfig, Profile, chapter_settings
+from sslsec.profiles import AugmentConfig, Profile
 from sslsec.seed import seed_everything
-from sslsec.zoo import DerivedEntry, ZooEntry, derive_or_load, profile_encoder, sha256_tensor
+from sslsec.zoo import DerivedEntry, ZooEntry, derive_or_load, sha256_tensor
 
 LAYOUTS = ("side", "corners")
 
@@ -163,16 +164,6 @@ class PoisoningSetup:
         if not (isinstance(rate, int | float) and rate > 0):
             raise ValueError(f"rate={rate!r} must be > 0")
         return max(1, round(rate * len(self.clean_images) / len(self.pairs)))
-
-
-def poisoning_setup(profile: Profile, seed: int = 0, progress: bool = True) -> PoisoningSetup:
-    """Sizes from ``chapter_settings("07_targeted_poisoning", …)``; the task is the profile's
-    first downstream dataset (its labelled training images are the attacker's references)."""
-    s = chapter_settings("07_targeted_poisoning", profile.name)
-    task = downstream_task(profile, seed=seed)
-    pairs = choose_pairs(task["test"], s["n_pairs"], seed)
-    return PoisoningSetup(s, profile, pretrain_set(profile, seed).x, task, pairs,
-                          profile_encoder(profile, seed, progress), seed)
 
 
 def poisoned_encoder(setup: PoisoningSetup, poisons: torch.Tensor,

@@ -12,7 +12,6 @@ with, and is applied to the victim's.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,10 +25,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sslsec.augment import check_images
-from sslsec.data import ImageSet, pools
+from sslsec.data import ImageSet
 from sslsec.downstream import extract_features
-from sslsec.pretrain import PretrainConfig, show_progress
-from sslsec.profiles import Profile, chapter_settings
+from sslsec.pretrain import show_progress
 from sslsec.zoo import EncoderSpec, train_or_load
 
 
@@ -145,51 +143,3 @@ def property_sample(pool: ImageSet, target_class: int, fraction: float, n: int,
     pick = torch.cat([inside[torch.randperm(len(inside), generator=g)[:n_target]],
                       outside[torch.randperm(len(outside), generator=g)[:n - n_target]]])
     return pool[pick[torch.randperm(len(pick), generator=g)]]
-
-
-@dataclass
-class PropertySetup:
-    """Chapter 02's property world: descriptions of shadow and victim encoders."""
-
-    settings: dict
-    probe: ImageSet
-    shadow_descriptions: np.ndarray
-    shadow_levels: np.ndarray
-    victim_descriptions: np.ndarray
-    victim_levels: np.ndarray
-    example_sets: dict[float, ImageSet]  # one pre-training set per level, to look at
-
-
-def property_setup(profile: Profile, seed: int = 0, progress: bool = True) -> PropertySetup:
-    """Split the profile's pre-training pool into an attacker half and a victim half; pre-train
-    shadow encoders on the attacker's half and victim encoders on the victim's half, half of
-    them at each level of the property (the share of ``target_class``), through the zoo; and
-    describe each by :func:`probe_gram` on a probe set from the test pool.
-    Sizes come from ``chapter_settings("02_property_and_attribute_inference", …)``."""
-    s = chapter_settings("02_property_and_attribute_inference", profile.name)
-    p = pools(profile.pretrain_dataset, seed=seed)
-    train, test = p["train"], p["test"]
-    half = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
-    halves = {"shadow": train[half[: len(train) // 2]], "victim": train[half[len(train) // 2:]]}
-    c = s["target_class"]
-    probe = test[torch.cat([torch.nonzero(test.y == c).flatten()[: s["probe_target"]],
-                            torch.nonzero(test.y != c).flatten()[: s["probe_other"]]])]
-    recipe = PretrainConfig(epochs=s["epochs"], batch_size=s["batch_size"], lr=profile.lr,
-                            temperature=profile.temperature, augment=profile.augment)
-    jobs, levels, examples = {"shadow": [], "victim": []}, {"shadow": [], "victim": []}, {}
-    for who in ("shadow", "victim"):
-        for i in range(s[f"n_{who}s"]):
-            level = i % 2
-            fraction = s["fractions"][level]
-            model_seed = seed * 1000 + (0 if who == "shadow" else 500) + i
-            data = property_sample(halves[who], c, fraction, s["n_images"], model_seed)
-            examples.setdefault(fraction, data)
-            spec = EncoderSpec(profile.arch, data.channels, data.size,
-                               dataclasses.replace(recipe, seed=model_seed),
-                               f"chapter 02 {who} {i}: class {c} at {fraction:.0%}")
-            jobs[who].append((spec, data.x))
-            levels[who].append(level)
-    described = {who: describe_population(jobs[who], probe.x, profile.device, progress,
-                                          f"{who} encoders") for who in jobs}
-    return PropertySetup(s, probe, described["shadow"], np.array(levels["shadow"]),
-                         described["victim"], np.array(levels["victim"]), examples)

@@ -1,4 +1,4 @@
-"""What a thief does to a copy to hide where it came from (chapter 05): prune it, or fine-tune
+"""What a thief does to a copy to hide where it came from (chapter 06): prune it, or fine-tune
 it on its own data. Both keep the copy useful; the question is whether the owner's watermark or
 fingerprint survives."""
 

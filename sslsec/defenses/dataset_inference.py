@@ -1,7 +1,7 @@
-"""Dataset inference for encoders (Dziedzic et al., NeurIPS 2022), chapter 05's fingerprint.
+"""Dataset inference for encoders (Dziedzic et al., NeurIPS 2022), chapter 06's fingerprint.
 
 An encoder trained on the owner's private images represents them a little differently from
-images it never saw. The signal used here is EncoderMI's (chapter 01): the mean cosine
+images it never saw. The signal used here is EncoderMI's (chapter 02): the mean cosine
 similarity between the features of augmented views of an image is higher on training images.
 A copy derived from the owner's encoder may inherit that difference; an encoder trained
 independently, on other data, has no reason to. The owner tests, for a suspect, whether its

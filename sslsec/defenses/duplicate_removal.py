@@ -1,4 +1,4 @@
-"""Pre-processing against poisoned pre-training data: near-duplicate removal (chapter 07).
+"""Pre-processing against poisoned pre-training data: near-duplicate removal (chapter 08).
 
 Before pre-training, the victim drops groups of images that share a near-identical *part*: a
 half or a quadrant of the frame, compared by cosine similarity of its pixels. Web-scale

@@ -1,6 +1,6 @@
 """Early stopping against membership inference: the privacy–utility curve over training.
 
-An encoder memorises its pre-training set the longer it trains (chapter 01). Stopping early
+An encoder memorises its pre-training set the longer it trains (chapter 02). Stopping early
 trades downstream accuracy for privacy. :func:`privacy_utility_curve` pre-trains once and, at
 each checkpoint epoch, measures the membership AUC of the EncoderMI score (mean similarity of
 augmented views; threshold-free, so no shadow encoder is needed to draw the curve) and the

@@ -1,12 +1,12 @@
 """Perturbing embeddings before they leave the user: Gaussian noise, quantisation, top-k.
 
-The users' side of chapter 06: before an embedding is sent (to a downstream classifier's host,
+The users' side of chapter 03: before an embedding is sent (to a downstream classifier's host,
 a vector store, a partner), the user adds Gaussian noise whose standard deviation is a multiple
 ``noise`` of each feature's own spread, and/or quantises every feature, either to a grid of
 ``step`` feature standard deviations or to ``2**bits`` levels between the feature's calibrated
 minimum and maximum; and/or keeps only its ``topk`` largest-magnitude features, zeroing the
 rest. The same mechanisms are the output defence of an encoder-as-a-service provider against
-stealing (chapter 03). The less the embedding says about the pixels, the worse an inversion
+stealing (chapter 06). The less the embedding says about the pixels, the worse an inversion
 decoder reconstructs them; the price is the downstream accuracy the noisy features still give.
 
 :class:`PerturbedEncoder` is an encoder like any other (``.encode``), so the downstream probe

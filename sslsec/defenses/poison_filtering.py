@@ -1,4 +1,4 @@
-"""Cheap input filters against availability poisoning of pre-training data (chapter 10).
+"""Cheap input filters against availability poisoning of pre-training data (chapter 08).
 
 The victim runs its (possibly poisoned) pre-training images through a filter before
 pre-training, hoping to erase small perturbations such as Contrastive Poisoning

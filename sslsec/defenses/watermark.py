@@ -1,4 +1,4 @@
-"""A watermark for pre-trained encoders (SSLGuard-style, Cong et al., CCS 2022), chapter 05.
+"""A watermark for pre-trained encoders (SSLGuard-style, Cong et al., CCS 2022), chapter 06.
 
 The owner draws a secret **key**: ``bits`` random signs, a random **decoder** (a ``bits × D``
 projection of the encoder's normalised features), a smooth random **pixel pattern** whose dot
@@ -31,14 +31,12 @@ from scipy import stats
 from torch import nn
 from tqdm.auto import tqdm
 
-from sslsec.attacks.encoder_stealing import StealingSetup, others_encoders, stealing_setup
 from sslsec.augment import AugmentConfig, SimCLRAugment, check_images
 from sslsec.checks import positive_ints
-from sslsec.data import pretrain_set
 from sslsec.downstream import extract_features
 from sslsec.models import Encoder
 from sslsec.pretrain import show_progress
-from sslsec.profiles import Profile, chapter_settings, resolve_device
+from sslsec.profiles import resolve_device
 from sslsec.seed import seed_everything
 from sslsec.zoo import (
     DerivedEntry,
@@ -220,33 +218,3 @@ def watermarked_encoder(owner: ZooEntry | DerivedEntry, images: torch.Tensor,
                                 "seconds": result.seconds}
 
     return derive_or_load("watermark", owner, params, make, device)
-
-
-@dataclass
-class OwnershipSetup:
-    """Chapter 05's world: chapter 03's (victim, thief's query pools, downstream tasks), the
-    owner's private images and watermark key, the watermarked release, and encoders pre-trained
-    independently of the owner (other seeds, other data)."""
-
-    settings: dict
-    world: StealingSetup
-    private: torch.Tensor
-    key: WatermarkKey
-    marked: DerivedEntry
-    independent: dict[str, ZooEntry]
-
-
-def ownership_setup(profile: Profile, seed: int = 0, progress: bool = True) -> OwnershipSetup:
-    """Build (or load from the zoo) everything chapter 05 tests. Independent encoders use the
-    profile's recipe on the thief's own images: ``("same", s)`` on the held-out pool of the
-    victim's distribution, ``("other", s)`` on the other distribution (digits), seed ``s``.
-    Sizes from ``chapter_settings("05_watermarks_and_fingerprints", …)``."""
-    s = chapter_settings("05_watermarks_and_fingerprints", profile.name)
-    world = stealing_setup(profile, seed, progress)
-    private = pretrain_set(profile, seed).x
-    key = make_watermark_key(world.victim.encoder.feature_dim, private, s["bits"],
-                             s["n_verification"], seed)
-    marked = watermarked_encoder(world.victim, private, key, profile.device, progress,
-                                 augment=profile.augment, seed=seed, **s["embed"])
-    independent = others_encoders(profile, world, progress)
-    return OwnershipSetup(s, world, private, key, marked, independent)

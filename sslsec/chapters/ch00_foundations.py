@@ -1,0 +1,41 @@
+"""Chapter 00, foundations: contrastive pre-training (SimCLR) and how its features are used.
+
+No attack yet: the chapter pre-trains the profile's standard encoder, the one most later
+chapters attack, and decides what that encoder must show before anything else is built on it —
+linearly separable features, transfer to a dataset it never saw, a clear gain over a random
+encoder. It has no sizes of its own: the profile decides them.
+"""
+
+from __future__ import annotations
+
+from sslsec import claims
+from sslsec.chapters._common import copied_settings
+from sslsec.claims import Claim, ClaimReport
+
+NAME = "00_foundations"
+
+#: no sizes of its own: the profile's
+SETTINGS: dict[str, dict] = {"smoke": {}, "laptop": {}, "paper": {}}
+
+CLAIMS: list[Claim] = [
+    Claim("linear_probe_mnist", ">=", 0.94, 0.85,
+          "SimCLR features make held-out MNIST linearly separable"),
+    Claim("linear_probe_digits", ">=", 0.90, None,
+          "the encoder transfers to another dataset (UCI digits) it never saw"),
+    Claim("probe_gain_over_random", ">=", 0.02, 0.3,
+          "pre-training beats a random encoder of the same architecture"),
+    Claim("mlp_probe_mnist", ">=", 0.94, None,
+          "a 2-layer MLP head on the same features does as well"),
+    Claim("knn_gain_over_random", ">=", 0.05, None,
+          "pre-training puts images of one digit close together (kNN, no training)"),
+]
+
+
+def settings(profile: str) -> dict:
+    """The chapter's settings in ``profile`` (a copy)."""
+    return copied_settings(SETTINGS, profile)
+
+
+def check(metrics: dict[str, float], profile: str) -> ClaimReport:
+    """Check the chapter's claims on its ``metrics`` (see :func:`sslsec.claims.check`)."""
+    return claims.check(NAME, metrics, profile)

@@ -1,0 +1,89 @@
+"""Chapter 02, membership inference: was this image in the encoder's pre-training set?
+
+The book's first privacy problem of a pre-trained encoder. The chapter decides the leaky
+setting it studies — a small member pool, weak augmentations, long pre-training — with the
+checkpoints of the early-stopping defence and the number of augmented views EncoderMI sends,
+builds the victim and the attacker's shadow encoder from them (:func:`membership_setup`), and
+claims that EncoderMI tells members apart while early stopping brings it close to chance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from sslsec import claims
+from sslsec.chapters._common import copied_settings
+from sslsec.claims import Claim, ClaimReport
+from sslsec.data import ImageSet, pools, split_dataset
+from sslsec.pretrain import PretrainConfig
+from sslsec.profiles import WEAK_AUGMENT, Profile
+from sslsec.zoo import EncoderSpec, ZooEntry, train_or_load
+
+NAME = "02_membership_inference"
+
+SETTINGS: dict[str, dict] = {
+    # a small member pool trained long with weak augmentations generalises less
+    "smoke": {"n_members": 32, "epochs": 6, "checkpoints": [2, 4, 6], "n_views": 4},
+    "laptop": {"n_members": 256, "epochs": 600,
+               "checkpoints": [10, 25, 50, 100, 200, 400, 600], "n_views": 10},
+    "paper": {"n_members": 5000, "epochs": 800,
+              "checkpoints": [50, 100, 200, 400, 800], "n_views": 10},
+}
+
+CLAIMS: list[Claim] = [
+    Claim("encodermi_auc", ">=", 0.75, 0.75,
+          "EncoderMI tells members from non-members of the victim's pre-training set"),
+    Claim("auc_gain_over_naive", ">=", 0.05, None,
+          "many augmented views beat a single pair (the naive baseline)"),
+    Claim("early_stop_auc", "<=", 0.60, 0.60,
+          "stopping early brings membership inference close to chance"),
+    Claim("early_stop_accuracy_cost", "<=", 0.05, None,
+          "early stopping costs the downstream user little accuracy"),
+    Claim("tpr_at_1pct_fpr", ">=", None, None, "TPR at 1 % FPR (reported)"),
+]
+
+
+def settings(profile: str) -> dict:
+    """The chapter's settings in ``profile`` (a copy)."""
+    return copied_settings(SETTINGS, profile)
+
+
+def check(metrics: dict[str, float], profile: str) -> ClaimReport:
+    """Check the chapter's claims on its ``metrics`` (see :func:`sslsec.claims.check`)."""
+    return claims.check(NAME, metrics, profile)
+
+
+@dataclass
+class MembershipSetup:
+    """Chapter 02's world: four disjoint pools, the victim and the attacker's shadow encoder."""
+
+    parts: dict[str, ImageSet]
+    recipe: PretrainConfig
+    victim: ZooEntry
+    shadow: ZooEntry
+
+
+def membership_setup(profile: Profile, seed: int = 0, progress: bool = True) -> MembershipSetup:
+    """Draw member/non-member pools for a victim and a shadow from the profile's pre-training
+    data, and pre-train both (weak augmentations, long training: the leaky setting) through
+    the encoder zoo. Sizes come from :data:`SETTINGS`."""
+    s = settings(profile.name)
+    n = s["n_members"]
+    parts = split_dataset(pools(profile.pretrain_dataset, seed=seed)["train"],
+                          {"member": n, "nonmember": n, "shadow_member": n,
+                           "shadow_nonmember": n}, seed=seed)
+    recipe = PretrainConfig(epochs=s["epochs"], batch_size=min(n, 256), lr=profile.lr,
+                            temperature=profile.temperature, augment=WEAK_AUGMENT, seed=seed)
+
+    def pretrain_on(images: torch.Tensor, model_seed: int, description: str) -> ZooEntry:
+        spec = EncoderSpec(profile.arch, images.shape[1], images.shape[-1],
+                           dataclasses.replace(recipe, seed=model_seed), description)
+        return train_or_load(spec, images, profile.device, progress=progress)
+
+    # the descriptions are part of the encoders' zoo keys: they keep the chapter's old number
+    return MembershipSetup(parts, recipe,
+                           pretrain_on(parts["member"].x, seed, "chapter 01 victim"),
+                           pretrain_on(parts["shadow_member"].x, seed + 1, "chapter 01 shadow"))

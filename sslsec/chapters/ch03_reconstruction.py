@@ -1,0 +1,82 @@
+"""Chapter 03, reconstruction: what a user's embedding gives away of the image behind it.
+
+The book's problem of inverting embeddings: a curious provider, or whoever receives the users'
+embeddings, trains a decoder on images of its own and reconstructs the users' inputs. The
+chapter decides the attacker's auxiliary images and the users' images, the sizes of the decoder
+and of the recogniser that judges reconstructions, and the grid of embedding perturbations the
+users may apply; it builds that world (:func:`inversion_setup`) and claims that reconstructions
+are close and recognisable while no affordable perturbation stops an adaptive attacker.
+"""
+
+from __future__ import annotations
+
+from sslsec import claims
+from sslsec.attacks.embedding_inversion import InversionSetup, train_recogniser
+from sslsec.chapters._common import copied_settings
+from sslsec.claims import Claim, ClaimReport
+from sslsec.data import downstream_task, pools, split_dataset
+from sslsec.profiles import Profile
+from sslsec.zoo import profile_encoder
+
+NAME = "03_reconstruction"
+
+SETTINGS: dict[str, dict] = {
+    # the attacker's auxiliary images (from the pre-training pool), the users' images (test
+    # pool), decoder and recogniser sizes, and the users' perturbation settings
+    "smoke": {"n_aux": 256, "n_users": 64, "decoder_epochs": 3, "decoder_width": 8,
+              "decoder_hidden": 128, "recogniser_epochs": 1, "recogniser_width": 16,
+              "n_calibration": 200, "defences": [{"noise": 1.0}, {"bits": 1}]},
+    "laptop": {"n_aux": 4000, "n_users": 500, "decoder_epochs": 10, "decoder_width": 16,
+               "decoder_hidden": 256, "recogniser_epochs": 3, "recogniser_width": 32,
+               "n_calibration": 1000,
+               "defences": [{"noise": 0.25}, {"noise": 0.5}, {"noise": 1.0}, {"noise": 2.0},
+                            {"noise": 3.0}, {"step": 1.0}, {"bits": 2}, {"bits": 1}]},
+    "paper": {"n_aux": 25000, "n_users": 1000, "decoder_epochs": 30, "decoder_width": 64,
+              "decoder_hidden": 1024, "recogniser_epochs": 20, "recogniser_width": 64,
+              "n_calibration": 5000,
+              "defences": [{"noise": 0.25}, {"noise": 0.5}, {"noise": 1.0}, {"noise": 2.0},
+                           {"noise": 3.0}, {"step": 1.0}, {"bits": 2}, {"bits": 1}]},
+}
+
+CLAIMS: list[Claim] = [
+    Claim("inversion_ssim", ">=", 0.5, None,
+          "reconstructions of held-out users' images from their embeddings are close (SSIM)"),
+    Claim("inversion_recognised", ">=", 0.8, None,
+          "a separate digit classifier recognises most reconstructions as the right digit"),
+    Claim("ssim_gain_over_class_mean", ">=", 0.2, None,
+          "embeddings reveal the handwriting's style, not only the digit"),
+    Claim("recogniser_on_real_images", ">=", 0.9, 0.7,
+          "the recogniser that judges reconstructions reads real images correctly"),
+    Claim("thickness_advantage", ">=", 0.15, None,
+          "an attribute the user never shared (stroke thickness) is read from embeddings"),
+    Claim("affordable_defence_recognised_ratio", ">=", None, None,
+          "the lowest share of recognisable reconstructions (adaptive attacker, relative to "
+          "no defence) among settings costing at most 3 points (reported: none halves it)"),
+    Claim("strongest_defence_recognised_ratio", ">=", None, None,
+          "the same for the strongest setting, whatever its cost (reported)"),
+]
+
+
+def settings(profile: str) -> dict:
+    """The chapter's settings in ``profile`` (a copy)."""
+    return copied_settings(SETTINGS, profile)
+
+
+def check(metrics: dict[str, float], profile: str) -> ClaimReport:
+    """Check the chapter's claims on its ``metrics`` (see :func:`sslsec.claims.check`)."""
+    return claims.check(NAME, metrics, profile)
+
+
+def inversion_setup(profile: Profile, seed: int = 0, progress: bool = True) -> InversionSetup:
+    """The profile's encoder (from the zoo); the users are ``n_users`` images of the test pool
+    (never seen by the encoder). The attacker, a curious provider, owns the pre-training pool:
+    ``aux`` is its first ``n_aux`` images, disjoint from the users'; it also trains the
+    recogniser on them with their labels. Sizes come from :data:`SETTINGS`."""
+    s = settings(profile.name)
+    p = pools(profile.pretrain_dataset, seed=seed)
+    aux = p["train"][: s["n_aux"]]
+    users = split_dataset(p["test"], {"users": s["n_users"]}, seed=seed)["users"]
+    recogniser = train_recogniser(aux.x, aux.y, s["recogniser_epochs"], profile.device, seed,
+                                  width=s["recogniser_width"], progress=progress)
+    return InversionSetup(s, profile_encoder(profile, seed, progress).encoder, aux, users,
+                          downstream_task(profile, seed=seed), recogniser)

@@ -1,0 +1,219 @@
+"""Chapter 06, parameter stealing: copying an encoder through its API, and proving ownership.
+
+The book's problem of model stealing, from both sides. The thief queries an
+Encoder-as-a-Service API and trains a surrogate on the answers (StolenEncoder, Cont-Steal); the
+provider perturbs its outputs, or marks its encoder (a watermark) and fingerprints it (dataset
+inference) to recognise copies later. The chapter decides the thief's query pools and budgets,
+the surrogate's training and the API's output defences, the watermark's key and embedding, the
+thief's copies of the marked release (stolen, pruned, fine-tuned) and the encoders pre-trained
+independently of it. It builds those worlds (:func:`stealing_setup`, :func:`others_encoders`,
+:func:`ownership_setup`) and claims that stealing is cheap, that output perturbation hurts paying
+users more than the thief, and that the watermark flags every derived copy and no independent
+encoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from sslsec import claims
+from sslsec.chapters._common import copied_settings, merged
+from sslsec.claims import Claim, ClaimReport
+from sslsec.data import ImageSet, Splits, downstream_task, pools, pretrain_set
+from sslsec.defenses.watermark import WatermarkKey, make_watermark_key, watermarked_encoder
+from sslsec.profiles import Profile
+from sslsec.zoo import DerivedEntry, ZooEntry, independent_encoders, profile_encoder
+
+NAME = "06_parameter_stealing"
+
+_STEALING: dict[str, dict] = {
+    # MNIST test-pool images kept for evaluation (the rest are the attacker's queries); query
+    # budgets; the surrogate's training; the output defences of the API
+    "smoke": {"n_eval": 64, "budgets": [64, 128], "budget": 128, "epochs": 2,
+              "batch_size": 32, "defences": [{"noise": 1.0}]},
+    "laptop": {"n_eval": 400, "budgets": [50, 200, 600], "budget": 600, "epochs": 20,
+               "batch_size": 64,
+               "defences": [{"noise": 0.25}, {"noise": 0.5}, {"noise": 1.0}, {"step": 0.5},
+                            {"step": 1.0}, {"step": 2.0}, {"topk": 16}]},
+    "paper": {"n_eval": 5000, "budgets": [500, 1000, 2500, 5000], "budget": 5000,
+              "epochs": 100, "batch_size": 256,
+              "defences": [{"noise": 0.5}, {"noise": 1.0}, {"step": 1.0}, {"topk": 64}]},
+}
+
+_OWNERSHIP: dict[str, dict] = {
+    # the watermark key and its embedding; the thief's copies of the marked release
+    # ((method, query pool, budget) with the stealing part's training; pruned shares;
+    # fine-tuning epochs); independent encoders ((pool role, seed)); dataset inference
+    "smoke": {"bits": 16, "n_verification": 64,
+              "embed": {"epochs": 1, "lam": 1.0, "margin": 0.3, "lr": 5e-4,
+                        "batch_size": 64},
+              "stolen": [["stolenencoder", "same", 128], ["contsteal", "other", 128]],
+              "prune": [0.5], "finetune_epochs": [1], "finetune_lr": 2e-4,
+              "finetune_batch_size": 64, "independent": [["same", 1], ["other", 0]],
+              "n_views": 4, "n_private": 64},
+    "laptop": {"bits": 64, "n_verification": 1000,
+               "embed": {"epochs": 10, "lam": 1.0, "margin": 0.3, "lr": 5e-4,
+                         "batch_size": 256},
+               "stolen": [["stolenencoder", "same", 50], ["stolenencoder", "same", 200],
+                          ["stolenencoder", "same", 600], ["stolenencoder", "other", 600],
+                          ["contsteal", "same", 200], ["contsteal", "same", 600]],
+               "prune": [0.3, 0.6], "finetune_epochs": [5, 20], "finetune_lr": 2e-4,
+               "finetune_batch_size": 128,
+               "independent": [["same", 0], ["same", 1], ["same", 2], ["other", 0],
+                               ["other", 1]],
+               "n_views": 10, "n_private": 400},
+    "paper": {"bits": 64, "n_verification": 2000,
+              "embed": {"epochs": 20, "lam": 1.0, "margin": 0.3, "lr": 1e-4,
+                        "batch_size": 256},
+              "stolen": [["stolenencoder", "same", 1000], ["stolenencoder", "same", 5000],
+                         ["stolenencoder", "other", 5000], ["contsteal", "same", 5000]],
+              "prune": [0.3, 0.6], "finetune_epochs": [5, 20], "finetune_lr": 1e-4,
+              "finetune_batch_size": 256,
+              "independent": [["same", 0], ["same", 1], ["same", 2], ["other", 0],
+                              ["other", 1]],
+              "n_views": 10, "n_private": 2000},
+}
+
+#: stealing the encoder, then proving ownership of it: one flat table per profile
+SETTINGS: dict[str, dict] = merged(_STEALING, _OWNERSHIP)
+
+CLAIMS: list[Claim] = [
+    # stealing the encoder
+    Claim("budget_fraction", "<=", 0.2, None,
+          "the attacker queries at most a fifth as many images as the victim was "
+          "pre-trained on", stable=True),
+    Claim("surrogate_gap_max_task", "<=", 0.03, None,
+          "the StolenEncoder surrogate is within 3 points of the victim on every task"),
+    Claim("compute_fraction", "<=", 0.333, None,
+          "for at most a third of the victim's pre-training compute (image passes)",
+          stable=True),
+    Claim("contsteal_gap_max_task", "<=", None, None,
+          "Cont-Steal's gap with the same budget (reported)"),
+    Claim("other_distribution_gap_max_task", "<=", None, None,
+          "StolenEncoder's gap with queries from another distribution, UCI digits "
+          "(reported)"),
+    Claim("strongest_defence_users_minus_attacker", ">=", 0.05, None,
+          "the strongest output perturbation costs the paying users far more than the "
+          "attacker (points / 100, mean over tasks)"),
+    Claim("affordable_defence_attacker_cost", ">=", None, None,
+          "the largest cost to the attacker among settings costing users ≤ 2 points "
+          "(0 when none is that cheap; reported: the target of 10 points is not reached)"),
+    # watermarks and fingerprints
+    Claim("watermark_derived_flagged", ">=", 0.9, 0.9,
+          "the watermark flags (p < 0.01) nearly every copy derived from the marked "
+          "release: stolen, pruned or fine-tuned"),
+    Claim("watermark_independent_flagged", "<=", 0, 0,
+          "and no encoder pre-trained independently of it"),
+    Claim("watermark_utility_cost_max_task", "<=", 0.01, 0.01,
+          "embedding the watermark costs at most 1 point of linear-probe accuracy on any "
+          "task"),
+    Claim("watermark_unmarked_p", ">=", None, None,
+          "the p-value of the owner's own encoder before marking (reported: the test "
+          "does not flag it)"),
+    Claim("fingerprint_standard_owner_p", ">=", None, None,
+          "dataset inference on the standard encoder itself (reported: it generalises, "
+          "so its private data leave no trace to test)"),
+    Claim("fingerprint_standard_derived_flagged", ">=", None, None,
+          "share of the standard encoder's copies that dataset inference flags (reported)"),
+    Claim("fingerprint_leaky_owner_p", "<=", 0.01, None,
+          "dataset inference recognises the private data of an encoder that memorised "
+          "them (chapter 02's)"),
+    Claim("fingerprint_leaky_whitebox_flagged", ">=", None, None,
+          "share of its pruned and fine-tuned copies flagged (reported)"),
+    Claim("fingerprint_leaky_stolen_flagged", ">=", None, None,
+          "share of its stolen copies flagged (reported: stealing does not copy "
+          "memorisation here)"),
+    Claim("fingerprint_independent_flagged", "<=", None, None,
+          "independent encoders flagged by dataset inference, both tests (reported)"),
+]
+
+
+def settings(profile: str) -> dict:
+    """The chapter's settings in ``profile`` (a copy)."""
+    return copied_settings(SETTINGS, profile)
+
+
+def check(metrics: dict[str, float], profile: str) -> ClaimReport:
+    """Check the chapter's claims on its ``metrics`` (see :func:`sslsec.claims.check`)."""
+    return claims.check(NAME, metrics, profile)
+
+
+@dataclass
+class StealingSetup:
+    """The stealing world: the victim (the profile's encoder behind the API), the attacker's
+    query pools (disjoint from the victim's pre-training data: held-out MNIST images, and UCI
+    digits — another distribution), and the downstream tasks that judge both encoders."""
+
+    settings: dict
+    victim: ZooEntry
+    n_pretrain: int
+    query_pools: dict[str, ImageSet]
+    tasks: dict[str, Splits]
+
+
+def stealing_setup(profile: Profile, seed: int = 0, progress: bool = True) -> StealingSetup:
+    """The profile's encoder is the victim. MNIST queries are the second half of the MNIST test
+    pool (the first ``n_eval`` are the MNIST downstream test set); digit queries are the digits
+    train pool. Sizes from :data:`SETTINGS`."""
+    s = settings(profile.name)
+    victim = profile_encoder(profile, seed, progress)
+    mnist = pools(profile.pretrain_dataset, seed)
+    n_eval = s["n_eval"]
+    if n_eval + max(s["budgets"]) > len(mnist["test"]):
+        raise ValueError(f"n_eval={n_eval} plus the largest budget exceeds the "
+                         f"{len(mnist['test'])} held-out images")
+    query_pools = {profile.pretrain_dataset: mnist["test"][n_eval:],
+                   "digits": pools("digits", seed)["train"]}
+    tasks = {name: downstream_task(profile, name, seed=seed)
+             for name in profile.downstream_datasets}
+    first = profile.pretrain_dataset
+    tasks[first] = Splits(train=tasks[first]["train"], test=tasks[first]["test"][:n_eval])
+    return StealingSetup(s, victim, profile.n_pretrain, query_pools, tasks)
+
+
+def others_encoders(profile: Profile, world: StealingSetup,
+                    progress: bool = True) -> dict[str, ZooEntry]:
+    """The encoders pre-trained independently by other parties on their own images (this
+    chapter's and chapter 07's): ``("same", s)`` on the held-out pool of the victim's
+    distribution, ``("other", s)`` on digits, with the seeds of the ``"independent"`` plan of
+    :data:`SETTINGS`."""
+    roles = {"same": profile.pretrain_dataset, "other": "digits"}
+    plan = settings(profile.name)["independent"]
+    for role, _ in plan:
+        if role not in roles:
+            raise ValueError(f"independent encoder role {role!r} is unknown; allowed: same, "
+                             "other")
+    return independent_encoders(profile, world.query_pools,
+                                [(roles[role], seed) for role, seed in plan], progress)
+
+
+@dataclass
+class OwnershipSetup:
+    """The ownership world: the stealing world (victim, thief's query pools, downstream tasks),
+    the owner's private images and watermark key, the watermarked release, and encoders
+    pre-trained independently of the owner (other seeds, other data)."""
+
+    settings: dict
+    world: StealingSetup
+    private: torch.Tensor
+    key: WatermarkKey
+    marked: DerivedEntry
+    independent: dict[str, ZooEntry]
+
+
+def ownership_setup(profile: Profile, seed: int = 0, progress: bool = True) -> OwnershipSetup:
+    """Build (or load from the zoo) everything the ownership part tests. Independent encoders
+    use the profile's recipe on the thief's own images: ``("same", s)`` on the held-out pool of
+    the victim's distribution, ``("other", s)`` on the other distribution (digits), seed ``s``.
+    Sizes from :data:`SETTINGS`."""
+    s = settings(profile.name)
+    world = stealing_setup(profile, seed, progress)
+    private = pretrain_set(profile, seed).x
+    key = make_watermark_key(world.victim.encoder.feature_dim, private, s["bits"],
+                             s["n_verification"], seed)
+    marked = watermarked_encoder(world.victim, private, key, profile.device, progress,
+                                 augment=profile.augment, seed=seed, **s["embed"])
+    independent = others_encoders(profile, world, progress)
+    return OwnershipSetup(s, world, private, key, marked, independent)

@@ -1,0 +1,131 @@
+"""Chapter 09, evasion: adversarial examples that fool every classifier built on an encoder.
+
+The book's evasion problem: an attacker who knows the encoder but none of its downstream
+classifiers perturbs inputs, within a small L∞ budget, so that their features move away from
+the clean ones (per-input PGD, one universal perturbation); pre-training with pixel noise and
+randomized smoothing are the defences. The chapter decides the budgets, the attack's steps and
+images, the hardened encoder's pixel noise, and the smoothing's noise levels and sample sizes;
+it builds that world (:func:`adversarial_setup`) and claims that the attacks fool most inputs on
+every task, and that a noise-hardened encoder resists random noise but not the attack.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from sslsec import claims
+from sslsec.attacks.adversarial_examples import feature_center
+from sslsec.chapters._common import copied_settings
+from sslsec.claims import Claim, ClaimReport
+from sslsec.data import Splits, downstream_task, pools
+from sslsec.downstream import ProbeResult, evaluate_encoder, extract_features
+from sslsec.profiles import Profile
+from sslsec.zoo import profile_encoder
+
+NAME = "09_evasion"
+
+SETTINGS: dict[str, dict] = {
+    # L∞ budgets on pixels in [0, 1]; the pixel-noise std of the hardened encoder's
+    # pre-training; PGD steps; the universal perturbation's training; the smoothing noise
+    # levels and Monte-Carlo sizes of the certification
+    "smoke": {"epsilons": [0.05, 0.1], "epsilon": 0.1, "hardened_noise_std": 0.05,
+              "n_test": 32, "pgd_steps": 5, "n_attacker": 128, "universal_epochs": 1,
+              "sigmas": [0.1], "n_certify": 8, "n0": 16, "n": 32,
+              "radii": [0.0, 0.1, 0.2]},
+    "laptop": {"epsilons": [0.02, 0.05, 0.1, 0.15, 0.2], "epsilon": 0.1,
+               "hardened_noise_std": 0.05, "n_test": 300, "pgd_steps": 20,
+               "n_attacker": 1000, "universal_epochs": 10, "sigmas": [0.05, 0.1, 0.2],
+               "n_certify": 100, "n0": 32, "n": 512,
+               "radii": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4]},
+    "paper": {"epsilons": [2 / 255, 4 / 255, 8 / 255, 16 / 255], "epsilon": 8 / 255,
+              "hardened_noise_std": 0.05, "n_test": 1000, "pgd_steps": 20,
+              "n_attacker": 5000, "universal_epochs": 20, "sigmas": [0.12, 0.25, 0.5],
+              "n_certify": 500, "n0": 100, "n": 10000,
+              "radii": [0.0, 0.1, 0.25, 0.5, 0.75, 1.0]},
+}
+
+CLAIMS: list[Claim] = [
+    Claim("pgd_fooling_min_task", ">=", 0.8, None,
+          "feature-space PGD misclassifies most correct inputs on every downstream task it "
+          "never saw"),
+    Claim("noise_fooling_max_task", "<=", None, None,
+          "random noise of the same L∞ size on the same encoder (reported: an MNIST encoder "
+          "that never saw noise is fragile to it; the hardened encoder below is not)"),
+    Claim("universal_fooling_min_task", ">=", 0.5, None,
+          "one universal perturbation, learnt on the encoder alone, fools at least half"),
+    Claim("hardened_noise_fooling_max_task", "<=", 0.05, None,
+          "an encoder pre-trained with pixel noise shrugs off random noise of the budget"),
+    Claim("hardened_pgd_advantage_min_task", ">=", 0.1, None,
+          "yet feature-space PGD still fools it far more than random noise does (PGD minus "
+          "noise fooling rate, every task)"),
+    Claim("clean_accuracy_min_task", ">=", 0.85, None,
+          "the downstream classifiers are accurate on clean inputs"),
+    Claim("certified_accuracy_radius_0", ">=", None, None,
+          "the hardened encoder's smoothed classifier's accuracy, best σ (abstentions count "
+          "as errors; reported)"),
+    Claim("certified_accuracy_radius_0.1", ">=", None, None,
+          "its certified accuracy at L2 radius 0.1 (reported)"),
+    Claim("standard_certified_accuracy_radius_0.1", ">=", None, None,
+          "the same for the standard encoder, which never saw noise (reported)"),
+]
+
+
+def settings(profile: str) -> dict:
+    """The chapter's settings in ``profile`` (a copy)."""
+    return copied_settings(SETTINGS, profile)
+
+
+def check(metrics: dict[str, float], profile: str) -> ClaimReport:
+    """Check the chapter's claims on its ``metrics`` (see :func:`sslsec.claims.check`)."""
+    return claims.check(NAME, metrics, profile)
+
+
+@dataclass
+class AdversarialSetup:
+    """Chapter 09's world: the encoder, downstream tasks the attacker never sees (each with a
+    linear probe), the attacker's own images (for the universal perturbation) and their mean
+    feature (the attack's ``center``)."""
+
+    settings: dict
+    encoder: nn.Module
+    tasks: dict[str, Splits]
+    probes: dict[str, ProbeResult]
+    attacker_x: torch.Tensor
+    center: torch.Tensor
+
+    def predictor(self, task: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Images → labels through the encoder and ``task``'s downstream classifier."""
+        if task not in self.probes:
+            raise ValueError(f"task={task!r} is unknown; allowed: {', '.join(self.probes)}")
+        classifier = self.probes[task].classifier
+
+        def predict(x: torch.Tensor) -> torch.Tensor:
+            return classifier.predict(extract_features(self.encoder, x).to(classifier.mean))
+
+        return predict
+
+
+def adversarial_setup(profile: Profile, seed: int = 0, noise_std: float = 0.0,
+                      progress: bool = True) -> AdversarialSetup:
+    """The profile's encoder (zoo) — pre-trained with additive Gaussian pixel noise of
+    ``noise_std`` on half of the views when > 0, a hardening against random corruptions — a
+    linear probe per downstream dataset of the profile, and ``n_attacker`` images of the
+    pre-training pool for the attacker. Sizes come from :data:`SETTINGS`."""
+    s = settings(profile.name)
+    changes = {}
+    if noise_std:
+        changes["augment"] = dataclasses.replace(profile.augment, noise_std=noise_std)
+    encoder = profile_encoder(profile, seed, progress, **changes).encoder
+    tasks = {name: downstream_task(profile, name, seed=seed)
+             for name in profile.downstream_datasets}
+    probes = {name: evaluate_encoder(encoder, t["train"], t["test"], "linear",
+                                     profile.probe_epochs, profile.device, seed)
+              for name, t in tasks.items()}
+    attacker_x = pools(profile.pretrain_dataset, seed=seed)["train"].x[: s["n_attacker"]]
+    center = feature_center(encoder, attacker_x, device=profile.device)
+    return AdversarialSetup(s, encoder, tasks, probes, attacker_x, center)
