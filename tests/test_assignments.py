@@ -16,7 +16,14 @@ MASTERS = run.master_paths()
 
 
 def test_every_chapter_has_a_master():
-    assert [p.stem for p in MASTERS] == [p.stem for p in run.chapter_paths()]
+    """Each chapter has its assignment (``NN_name``); a chapter of two halves has one per half
+    (``NN_name_<half>``), and no master belongs to no chapter."""
+    chapters = [p.stem for p in run.chapter_paths()]
+    owner = {m.stem: [c for c in chapters if m.stem == c or m.stem.startswith(c + "_")]
+             for m in MASTERS}
+    assert all(len(found) == 1 for found in owner.values()), owner
+    assert sorted({found[0] for found in owner.values()}) == sorted(chapters)
+    assert all(c in owner for c in chapters), "a chapter's main assignment has its name"
 
 
 def questions(master: Path) -> dict[str, dict]:

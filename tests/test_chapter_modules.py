@@ -6,11 +6,12 @@ import ast
 from pathlib import Path
 
 import pytest
+import torch
 
 from sslsec import chapters, claims
 from sslsec.chapters import CHAPTERS
 from sslsec.claims import Claim
-from sslsec.profiles import PROFILES
+from sslsec.profiles import PROFILES, get_profile
 
 PACKAGE = Path(chapters.__file__).resolve().parents[1]
 NAMES = ["00_foundations", "02_membership_inference", "03_reconstruction",
@@ -123,3 +124,22 @@ def test_readers_see_no_issue_tracker_words_in_claims():
         for claim in mod.CLAIMS:
             assert "issue" not in claim.why.lower(), (name, claim.metric)
             assert " CI" not in claim.why and "bar" not in claim.why.split(), (name, claim.metric)
+
+
+@pytest.mark.slow
+def test_pretraining_images_setup_draws_disjoint_pools():
+    """Members and non-members are chapter 02's pools; the attacker's images are the rest."""
+    from sslsec.chapters.ch02_membership_inference import membership_setup
+    from sslsec.chapters.ch03_reconstruction import pretraining_images_setup
+
+    smoke = get_profile("smoke", device="cpu")
+    world = pretraining_images_setup(smoke, seed=0, progress=False)
+    leaky = membership_setup(smoke, seed=0, progress=False)
+    assert torch.equal(world.members.x, leaky.parts["member"].x)
+    assert torch.equal(world.nonmembers.x, leaky.parts["nonmember"].x)
+    rows = {tuple(r.tolist()) for part in leaky.parts.values() for r in part.x.flatten(1)}
+    assert not any(tuple(r.tolist()) in rows for r in world.aux.x.flatten(1))
+    from sslsec.data import pools
+
+    total = len(pools(smoke.pretrain_dataset, seed=0)["train"])
+    assert len(world.aux) + sum(len(p) for p in leaky.parts.values()) == total

@@ -112,3 +112,23 @@ def test_parallel_runs_cannot_store_and_need_a_positive_count():
         run.run_chapters(CHAPTERS[:1], "smoke", jobs=0)
     with pytest.raises(SystemExit):
         run.main(["run", "00", "--jobs", "2", "--store"])
+
+
+READER_WORDS = re.compile(r"\bissues?\b|\bCI\b|NBVAL|\bthe bar\b|'s bar\b", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("path", CHAPTERS + sorted((ROOT / "assignments").glob("*.ipynb"))
+                         + sorted((ROOT / "chapters").glob("*.md")), ids=lambda p: p.name)
+def test_words_are_for_readers(path):
+    """Readers never meet our tracker's words: no "issue", "bar", "CI" or nbval markers in
+    the text, the code or the printed outputs of a chapter, an assignment or a site page."""
+    if path.suffix == ".md":
+        texts = [path.read_text()]
+    else:
+        nb = nbformat.read(path, as_version=4)
+        texts = [c.source for c in nb.cells]
+        texts += [o.get("text", "") + o.get("data", {}).get("text/markdown", "")
+                  + o.get("data", {}).get("text/plain", "")
+                  for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    found = [m.group(0) for t in texts for m in READER_WORDS.finditer(t)]
+    assert not found, f"{path.name}: {found}"

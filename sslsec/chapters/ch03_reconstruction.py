@@ -5,16 +5,23 @@ embeddings, trains a decoder on images of its own and reconstructs the users' in
 chapter decides the attacker's auxiliary images and the users' images, the sizes of the decoder
 and of the recogniser that judges reconstructions, and the grid of embedding perturbations the
 users may apply; it builds that world (:func:`inversion_setup`) and claims that reconstructions
-are close and recognisable while no affordable perturbation stops an adaptive attacker.
+are close and recognisable while no affordable perturbation stops an adaptive attacker. Its
+last section turns the same decoder on the *pre-training* images of chapter 02's memorising
+encoder (:func:`pretraining_images_setup`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from torch import nn
+
 from sslsec import claims
 from sslsec.attacks.embedding_inversion import InversionSetup, train_recogniser
 from sslsec.chapters._common import copied_settings
+from sslsec.chapters.ch02_membership_inference import membership_setup
 from sslsec.claims import Claim, ClaimReport
-from sslsec.data import downstream_task, pools, split_dataset
+from sslsec.data import ImageSet, downstream_task, pools, split_dataset
 from sslsec.profiles import Profile
 from sslsec.zoo import profile_encoder
 
@@ -54,6 +61,12 @@ CLAIMS: list[Claim] = [
           "no defence) among settings costing at most 3 points (reported: none halves it)"),
     Claim("strongest_defence_recognised_ratio", ">=", None, None,
           "the same for the strongest setting, whatever its cost (reported)"),
+    Claim("pretraining_ssim_gain_over_class_mean", ">=", 0.2, None,
+          "a memorising encoder's own pre-training images are rebuilt from their embeddings "
+          "far better than the class-mean image (SSIM)"),
+    Claim("member_minus_nonmember_ssim", ">=", None, None,
+          "... and about as well as images it never saw (reported: memorisation adds little "
+          "to what a decoder rebuilds)"),
 ]
 
 
@@ -80,3 +93,29 @@ def inversion_setup(profile: Profile, seed: int = 0, progress: bool = True) -> I
                                   width=s["recogniser_width"], progress=progress)
     return InversionSetup(s, profile_encoder(profile, seed, progress).encoder, aux, users,
                           downstream_task(profile, seed=seed), recogniser)
+
+
+@dataclass
+class PretrainingImagesSetup:
+    """Chapter 02's memorising encoder, its pre-training images (``members``), as many images
+    it never saw (``nonmembers``), and the attacker's own images (``aux``): the rest of the same
+    pool, disjoint from both (and from chapter 02's shadow pools)."""
+
+    encoder: nn.Module
+    members: ImageSet
+    nonmembers: ImageSet
+    aux: ImageSet
+
+
+def pretraining_images_setup(profile: Profile, seed: int = 0,
+                             progress: bool = True) -> PretrainingImagesSetup:
+    """The world of the section on pre-training images, from chapter 02's set-up (its victim
+    comes from the zoo). ``aux`` is drawn by the same seeded permutation as chapter 02's pools,
+    so it is exactly the part of the pool they leave."""
+    leaky = membership_setup(profile, seed, progress)
+    train = pools(profile.pretrain_dataset, seed=seed)["train"]
+    sizes = {name: len(part) for name, part in leaky.parts.items()}
+    sizes["rest"] = len(train) - sum(sizes.values())
+    rest = split_dataset(train, sizes, seed=seed)["rest"]
+    return PretrainingImagesSetup(leaky.victim.encoder, leaky.parts["member"],
+                                  leaky.parts["nonmember"], rest)
