@@ -98,14 +98,14 @@ class ClaimReport:
                 f"all hold; {len(self.rows) - held} reported")
 
     def _repr_markdown_(self) -> str:
-        head = ["| | claim | metric | threshold | measured |", "|---|---|---|---|---|"]
+        head = ["| | claim (metric) | threshold | measured |", "|---|---|---|---|"]
         body = []
         for row in self.rows:
             mark = "✓" if row.status == "holds" else "·"
             limit = ("reported" if row.limit is None
                      else f"{SYMBOLS[row.claim.op]} {row.limit:g}")
             why = row.claim.why.replace("|", "\\|")
-            body.append(f"| {mark} | {why} | `{row.claim.metric}` | {limit} | {row.measured()} |")
+            body.append(f"| {mark} | {why} (`{row.claim.metric}`) | {limit} | {row.measured()} |")
         notes = ["", "✓ checked and holds; · reported, not checked in this profile"]
         if any(row.claim.stable for row in self.rows):
             notes[-1] += f"; {STABLE_MARK} fixed by the chapter's settings"

@@ -96,6 +96,12 @@ def test_every_toc_page_renders_with_its_figures(server, browser):
         assert not broken, f"{file}: images that did not load: {broken}"
         if file.startswith("chapters/") and Path(file).name[:2].isdigit():  # stored figures
             assert len(images) >= 2, f"{file}: expected its figures, found {len(images)} images"
+            # "What this chapter shows": the claims render as a table, their code hidden
+            shows = page.locator("section#what-this-chapter-shows")
+            assert shows.locator("table td", has_text="✓").count() >= 1, \
+                f"{file}: the claims table is not rendered as a table"
+            assert not shows.locator("div.cell_input").first.is_visible(), \
+                f"{file}: the claims cell's code is shown"
         hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
         internal_links |= {urldefrag(h)[0] for h in hrefs if h.startswith(server)}
         if file in ("chapters/intro", "chapters/00_foundations"):
