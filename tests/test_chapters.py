@@ -52,6 +52,13 @@ def test_committed_notebook_is_clean(path):
     for section in SECTIONS:
         assert section in text, f"section {section!r} is missing"
     assert any("solution" in c.metadata.get("tags", []) for c in code), "no tagged solution"
+    for c in code:  # solutions are collapsed on the site
+        if "solution" in c.metadata.get("tags", []):
+            assert "hide-cell" in c.metadata["tags"], f"solution not collapsed: {c.source[:40]}"
+    for c in nb.cells:
+        if c.cell_type == "markdown" and "*Solution to exercise" in c.source:
+            assert c.source.startswith(":::{admonition}") and ":class: dropdown" in c.source, \
+                f"written solution not collapsed: {c.source[:40]}"
 
 
 def test_strip_removes_papermill_traces():

@@ -1,9 +1,13 @@
-"""What every chapter module shares: its settings per profile, copied; tables merged."""
+"""What every chapter module shares: its settings per profile, copied; tables merged; its
+``settings`` and ``check`` functions."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
+from sslsec import claims
+from sslsec.claims import ClaimReport
 from sslsec.profiles import PROFILES
 
 
@@ -27,3 +31,19 @@ def merged(*tables: dict[str, dict]) -> dict[str, dict]:
                                  f"{profile!r}")
             out[profile].update(table[profile])
     return out
+
+
+def chapter_functions(name: str, table: dict[str, dict]) -> tuple[
+        Callable[[str], dict], Callable[[dict[str, float], str], ClaimReport]]:
+    """Chapter ``name``'s ``settings(profile)`` (a copy of ``table[profile]``) and
+    ``check(metrics, profile)`` (its claims, see :func:`sslsec.claims.check`)."""
+
+    def settings(profile: str) -> dict:
+        """The chapter's settings in ``profile`` (a copy)."""
+        return copied_settings(table, profile)
+
+    def check(metrics: dict[str, float], profile: str) -> ClaimReport:
+        """Check the chapter's claims on its ``metrics`` (see :func:`sslsec.claims.check`)."""
+        return claims.check(name, metrics, profile)
+
+    return settings, check

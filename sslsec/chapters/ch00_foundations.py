@@ -8,9 +8,8 @@ encoder. It has no sizes of its own: the profile decides them.
 
 from __future__ import annotations
 
-from sslsec import claims
-from sslsec.chapters._common import copied_settings
-from sslsec.claims import Claim, ClaimReport
+from sslsec.chapters._common import chapter_functions
+from sslsec.claims import Claim
 
 NAME = "00_foundations"
 
@@ -31,11 +30,5 @@ CLAIMS: list[Claim] = [
 ]
 
 
-def settings(profile: str) -> dict:
-    """The chapter's settings in ``profile`` (a copy)."""
-    return copied_settings(SETTINGS, profile)
-
-
-def check(metrics: dict[str, float], profile: str) -> ClaimReport:
-    """Check the chapter's claims on its ``metrics`` (see :func:`sslsec.claims.check`)."""
-    return claims.check(NAME, metrics, profile)
+#: ``settings(profile)`` (a copy) and ``check(metrics, profile)``
+settings, check = chapter_functions(NAME, SETTINGS)

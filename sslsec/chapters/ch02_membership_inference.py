@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from sslsec import claims
-from sslsec.chapters._common import copied_settings
-from sslsec.claims import Claim, ClaimReport
+from sslsec.chapters._common import chapter_functions
+from sslsec.claims import Claim
 from sslsec.data import ImageSet, pools, split_dataset
 from sslsec.pretrain import PretrainConfig
 from sslsec.profiles import WEAK_AUGMENT, Profile
@@ -46,14 +45,8 @@ CLAIMS: list[Claim] = [
 ]
 
 
-def settings(profile: str) -> dict:
-    """The chapter's settings in ``profile`` (a copy)."""
-    return copied_settings(SETTINGS, profile)
-
-
-def check(metrics: dict[str, float], profile: str) -> ClaimReport:
-    """Check the chapter's claims on its ``metrics`` (see :func:`sslsec.claims.check`)."""
-    return claims.check(NAME, metrics, profile)
+#: ``settings(profile)`` (a copy) and ``check(metrics, profile)``
+settings, check = chapter_functions(NAME, SETTINGS)
 
 
 @dataclass

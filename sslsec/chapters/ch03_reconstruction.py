@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from sslsec import claims
 from sslsec.attacks.embedding_inversion import InversionSetup, train_recogniser
-from sslsec.chapters._common import copied_settings
+from sslsec.chapters._common import chapter_functions
 from sslsec.chapters.ch02_membership_inference import membership_setup
-from sslsec.claims import Claim, ClaimReport
+from sslsec.claims import Claim
 from sslsec.data import ImageSet, downstream_task, pools, split_dataset
 from sslsec.profiles import Profile
 from sslsec.zoo import profile_encoder
@@ -70,14 +69,8 @@ CLAIMS: list[Claim] = [
 ]
 
 
-def settings(profile: str) -> dict:
-    """The chapter's settings in ``profile`` (a copy)."""
-    return copied_settings(SETTINGS, profile)
-
-
-def check(metrics: dict[str, float], profile: str) -> ClaimReport:
-    """Check the chapter's claims on its ``metrics`` (see :func:`sslsec.claims.check`)."""
-    return claims.check(NAME, metrics, profile)
+#: ``settings(profile)`` (a copy) and ``check(metrics, profile)``
+settings, check = chapter_functions(NAME, SETTINGS)
 
 
 def inversion_setup(profile: Profile, seed: int = 0, progress: bool = True) -> InversionSetup:

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
-from sslsec import claims
-from sslsec.chapters._common import copied_settings, merged
-from sslsec.claims import Claim, ClaimReport
+from sslsec.chapters._common import chapter_functions, merged
+from sslsec.claims import Claim
 from sslsec.data import ImageSet, Splits, downstream_task, pools, pretrain_set
 from sslsec.defenses.watermark import WatermarkKey, make_watermark_key, watermarked_encoder
 from sslsec.profiles import Profile
@@ -130,14 +129,8 @@ CLAIMS: list[Claim] = [
 ]
 
 
-def settings(profile: str) -> dict:
-    """The chapter's settings in ``profile`` (a copy)."""
-    return copied_settings(SETTINGS, profile)
-
-
-def check(metrics: dict[str, float], profile: str) -> ClaimReport:
-    """Check the chapter's claims on its ``metrics`` (see :func:`sslsec.claims.check`)."""
-    return claims.check(NAME, metrics, profile)
+#: ``settings(profile)`` (a copy) and ``check(metrics, profile)``
+settings, check = chapter_functions(NAME, SETTINGS)
 
 
 @dataclass

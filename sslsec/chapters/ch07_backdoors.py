@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import torch
 
-from sslsec import claims
 from sslsec.attacks.badencoder import BackdoorSetup
-from sslsec.chapters._common import copied_settings
+from sslsec.chapters._common import chapter_functions
 from sslsec.chapters.ch06_parameter_stealing import others_encoders, stealing_setup
-from sslsec.claims import Claim, ClaimReport
+from sslsec.claims import Claim
 from sslsec.data import downstream_task
 from sslsec.profiles import Profile
 
@@ -78,14 +77,8 @@ CLAIMS: list[Claim] = [
 ]
 
 
-def settings(profile: str) -> dict:
-    """The chapter's settings in ``profile`` (a copy)."""
-    return copied_settings(SETTINGS, profile)
-
-
-def check(metrics: dict[str, float], profile: str) -> ClaimReport:
-    """Check the chapter's claims on its ``metrics`` (see :func:`sslsec.claims.check`)."""
-    return claims.check(NAME, metrics, profile)
+#: ``settings(profile)`` (a copy) and ``check(metrics, profile)``
+settings, check = chapter_functions(NAME, SETTINGS)
 
 
 def backdoor_setup(profile: Profile, seed: int = 0, progress: bool = True) -> BackdoorSetup:

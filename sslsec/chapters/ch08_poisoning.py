@@ -13,11 +13,10 @@ poisons.
 
 from __future__ import annotations
 
-from sslsec import claims
 from sslsec.attacks import contrastive_poisoning
 from sslsec.attacks.poisoned_encoder import PoisoningSetup, choose_pairs
-from sslsec.chapters._common import copied_settings, merged
-from sslsec.claims import Claim, ClaimReport
+from sslsec.chapters._common import chapter_functions, merged
+from sslsec.claims import Claim
 from sslsec.data import downstream_task, pretrain_set
 from sslsec.profiles import Profile
 from sslsec.zoo import DerivedEntry, ZooEntry, profile_encoder
@@ -111,14 +110,8 @@ CLAIMS: list[Claim] = [
 ]
 
 
-def settings(profile: str) -> dict:
-    """The chapter's settings in ``profile`` (a copy)."""
-    return copied_settings(SETTINGS, profile)
-
-
-def check(metrics: dict[str, float], profile: str) -> ClaimReport:
-    """Check the chapter's claims on its ``metrics`` (see :func:`sslsec.claims.check`)."""
-    return claims.check(NAME, metrics, profile)
+#: ``settings(profile)`` (a copy) and ``check(metrics, profile)``
+settings, check = chapter_functions(NAME, SETTINGS)
 
 
 def poisoning_setup(profile: Profile, seed: int = 0, progress: bool = True) -> PoisoningSetup:

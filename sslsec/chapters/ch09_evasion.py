@@ -18,10 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from sslsec import claims
 from sslsec.attacks.adversarial_examples import feature_center
-from sslsec.chapters._common import copied_settings
-from sslsec.claims import Claim, ClaimReport
+from sslsec.chapters._common import chapter_functions
+from sslsec.claims import Claim
 from sslsec.data import Splits, downstream_task, pools
 from sslsec.downstream import ProbeResult, evaluate_encoder, extract_features
 from sslsec.profiles import Profile
@@ -75,14 +74,8 @@ CLAIMS: list[Claim] = [
 ]
 
 
-def settings(profile: str) -> dict:
-    """The chapter's settings in ``profile`` (a copy)."""
-    return copied_settings(SETTINGS, profile)
-
-
-def check(metrics: dict[str, float], profile: str) -> ClaimReport:
-    """Check the chapter's claims on its ``metrics`` (see :func:`sslsec.claims.check`)."""
-    return claims.check(NAME, metrics, profile)
+#: ``settings(profile)`` (a copy) and ``check(metrics, profile)``
+settings, check = chapter_functions(NAME, SETTINGS)
 
 
 @dataclass
