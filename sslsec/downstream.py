@@ -1,4 +1,4 @@
-"""Downstream classifiers on frozen encoder features: linear probe, 2-layer MLP, kNN."""
+"""Downstream classifiers on frozen encoder features: linear probe, MLP (two hidden layers), kNN."""
 
 from __future__ import annotations
 
@@ -127,7 +127,8 @@ def linear_probe(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Ten
 def mlp_probe(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor,
               test_y: torch.Tensor, num_classes: int | None = None, epochs: int = 100,
               seed: int = 0) -> ProbeResult:
-    """A 2-layer MLP on frozen features (what BadEncoder evaluates downstream tasks with)."""
+    """An MLP with two hidden layers (512, 256) on frozen features: BadEncoder's downstream
+    classifier."""
     return _probe("mlp", train_f, train_y, test_f, test_y, num_classes, epochs, seed)
 
 

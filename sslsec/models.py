@@ -95,8 +95,13 @@ class ProjectionHead(nn.Sequential):
 
 
 class MLPHead(nn.Sequential):
-    """The 2-layer downstream classifier BadEncoder evaluates with."""
+    """The downstream classifier BadEncoder evaluates with: a fully connected network with two
+    hidden layers of 512 and 256 units (ReLU), then the class logits."""
 
-    def __init__(self, in_dim: int, num_classes: int, hidden_dim: int = 512) -> None:
-        super().__init__(nn.Linear(in_dim, hidden_dim), nn.ReLU(inplace=True),
-                         nn.Linear(hidden_dim, num_classes))
+    def __init__(self, in_dim: int, num_classes: int,
+                 hidden_dims: tuple[int, ...] = (512, 256)) -> None:
+        layers: list[nn.Module] = []
+        for width in hidden_dims:
+            layers += [nn.Linear(in_dim, width), nn.ReLU(inplace=True)]
+            in_dim = width
+        super().__init__(*layers, nn.Linear(in_dim, num_classes))

@@ -165,6 +165,9 @@ def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str 
                 str(path), str(out),
                 parameters={"PROFILE": profile, "SEED": seed, "DEVICE": device},
                 kernel_name="python3", cwd=str(path.parent), progress_bar=False,
+                # the kernel's own start-up notices (e.g. "running over TCP without
+                # encryption" on this local, loopback-only kernel) are not the reader's concern
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
     except PapermillExecutionError as err:
         raise ChapterFailed(f"chapter {path.stem} failed in cell {err.exec_count} "
@@ -326,6 +329,11 @@ def format_table(records: list[RunRecord], n_metrics: int = 3) -> str:
                      for a, b, c, d in rows)
 
 
+def _clock(seconds: float) -> str:
+    """``seconds`` as ``m:ss``."""
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sslsec", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -367,8 +375,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
 
+    begun, count = time.perf_counter(), iter(range(1, len(paths) + 1))
+
     def started(path: Path) -> None:
-        print(f"running {path.stem} ({args.profile}, seed {args.seed}) ...", flush=True)
+        k, elapsed = next(count), time.perf_counter() - begun
+        left = (f", about {_clock(elapsed / (k - 1) * (len(paths) - k + 1))} left"
+                if k > 1 and args.jobs == 1 else "")
+        print(f"[{k}/{len(paths)}] running {path.stem} ({args.profile}, seed {args.seed}); "
+              f"{_clock(elapsed)} elapsed{left} ...", flush=True)
 
     try:
         records = run_chapters(paths, args.profile, args.seed, args.device, args.store,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import shutil
 import subprocess
 import sys
@@ -129,6 +130,13 @@ def test_api_page_documents_the_package(site):
         assert name in html, f"{name} is missing from the API page"
 
 
-def test_launch_buttons_are_configured(site):
-    html = (site / "chapters" / "00_foundations.html").read_text()
-    assert "colab" in html.lower() and "binder" in html.lower()
+def test_no_link_points_at_a_repository_that_does_not_exist(site):
+    """Launch buttons and repository links need the public repository: the site has them only
+    for the repository named by this checkout's git remote."""
+    remote = subprocess.run(["git", "remote", "get-url", "origin"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip().removesuffix(".git")
+    html = (site / "chapters" / "00_foundations.html").read_text().lower()
+    repositories = set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", html))
+    assert repositories <= ({remote.lower()} if remote.startswith("https://github.com/") else set())
+    if not remote:
+        assert "mybinder" not in html and "colab.research" not in html

@@ -24,7 +24,7 @@ CLAIMS: list[Claim] = [
     Claim("probe_gain_over_random", ">=", 0.02, 0.3,
           "pre-training beats a random encoder of the same architecture"),
     Claim("mlp_probe_mnist", ">=", 0.94, None,
-          "a 2-layer MLP head on the same features does as well"),
+          "an MLP head (two hidden layers) on the same features does as well"),
     Claim("knn_gain_over_random", ">=", 0.05, None,
           "pre-training puts images of one digit close together (kNN, no training)"),
 ]
