@@ -10,11 +10,11 @@ JB     := $(VENV)/bin/jupyter-book build . --config jupyter-book.yml --toc _toc.
 .PHONY: help venv test lint unit nbval chapters assignments site book bench zoo zoo-check chromium clean
 
 help:
-	@echo "make book      run every chapter (laptop profile), store outputs, build the site"
+	@echo "make book      run every chapter (laptop profile), build the site of your run in _build/reader"
 	@echo "make test      lint, unit + smoke + site/browser tests, nbval of every chapter"
-	@echo "make chapters  run every chapter (laptop) and store stripped outputs in chapters/"
+	@echo "make chapters  (maintainers) run every chapter and store stripped outputs in chapters/"
 	@echo "make assignments  student notebooks + autograder bundles in _build/assignments/"
-	@echo "make site      build the site from the stored outputs (warnings are errors)"
+	@echo "make site      build the site from the stored outputs in _build/html (warnings are errors)"
 	@echo "make bench     speed and quality benchmarks"
 	@echo "make zoo       retrain the shipped encoders in data/zoo (zoo-check: compare only)"
 
@@ -56,7 +56,10 @@ assignments: $(STAMP)
 site: assignments
 	$(JB) -W --keep-going
 
-book: chapters site
+# A reader's run: every chapter executed into _build/executed, the site built from it in
+# _build/reader (chapters/ stays as committed).
+book: assignments
+	$(PY) -m sslsec book
 
 bench: $(STAMP)
 	$(PY) benchmarks/laptop_encoder.py

@@ -7,6 +7,8 @@ names the chapter and the cell. ``--store`` writes the executed notebooks back i
 (this is how the committed outputs are made: ``make chapters``). ``--jobs N`` runs N chapters
 at a time, each kernel on one thread (for smoke runs: trained weights depend on the thread
 count, so stored outputs come from one chapter at a time on the default threads).
+``python -m sslsec book`` runs every chapter and builds the site of that run in
+``_build/reader/`` (``make book``), leaving the stored ``chapters/`` untouched.
 """
 
 from __future__ import annotations
@@ -181,6 +183,44 @@ def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str 
     return RunRecord(path.stem, seconds, payload.get("peak_memory_mb"), payload.get("metrics", {}))
 
 
+def stage_book(out: Path, executed: Path = BUILD_DIR / "executed") -> list[str]:
+    """Copy the book's sources into ``out`` for a site of one's own run: the chapter notebooks
+    come from ``executed`` (stripped) where a run left them, the rest as stored; ``chapters/``
+    is left untouched. Returns the chapters taken from the run."""
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "chapters").mkdir(parents=True)
+    for name in ("jupyter-book.yml", "_toc.yml"):
+        shutil.copy(PACKAGE_ROOT / name, out / name)
+    if EXERCISES_DIR.exists():
+        shutil.copytree(EXERCISES_DIR, out / "exercises")
+    fresh = []
+    for src in sorted(CHAPTERS_DIR.iterdir()):
+        if src.suffix == ".ipynb" and (executed / src.name).exists():
+            nbformat.write(strip(nbformat.read(executed / src.name, as_version=4)),
+                           out / "chapters" / src.name)
+            fresh.append(src.stem)
+        elif src.is_file():
+            shutil.copy(src, out / "chapters" / src.name)
+    return fresh
+
+
+def build_site(source: Path = PACKAGE_ROOT) -> Path:
+    """Build the book in ``source`` with Jupyter Book (no execution; warnings are errors);
+    return the folder of its HTML."""
+    import subprocess
+
+    jb = Path(sys.executable).parent / "jupyter-book"
+    proc = subprocess.run([str(jb), "build", str(source), "--config",
+                           str(source / "jupyter-book.yml"), "--toc", str(source / "_toc.yml"),
+                           "-W", "--keep-going"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"jupyter-book build failed:\n{proc.stdout[-3000:]}"
+                           f"{proc.stderr[-3000:]}")
+    return source / "_build" / "html"
+
+
 # --- classroom assignments (otter-grader) ------------------------------------------------------
 
 @dataclass
@@ -350,6 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     assign_cmd.add_argument("chapter", help="all, or a chapter number or name")
     assign_cmd.add_argument("--run-tests", action="store_true",
                             help="let otter execute each master and check its solutions")
+    book_cmd = sub.add_parser("book", help="run every chapter, then build the site from this "
+                                            "run in _build/reader (chapters/ untouched)")
+    book_cmd.add_argument("--profile", default="laptop", choices=list(PROFILES))
+    book_cmd.add_argument("--seed", type=int, default=0)
+    book_cmd.add_argument("--device", default="auto", choices=list(DEVICES))
     zoo_cmd = sub.add_parser("zoo", help="retrain the shipped encoders into data/zoo")
     zoo_cmd.add_argument("--check", action="store_true",
                          help="compare retrained weights with the shipped ones; write nothing")
@@ -370,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{made.name}: student {made.student.relative_to(PACKAGE_ROOT)}, "
                   f"autograder {made.autograder.relative_to(PACKAGE_ROOT)}")
         return 0
+    if args.command == "book":
+        args.chapter, args.jobs, args.store = "all", 1, False
     try:
         paths = select(args.chapter)
     except ValueError as err:
@@ -393,4 +440,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILED: {err}", file=sys.stderr)
         return 1
     print(format_table(records))
+    if args.command == "book":
+        fresh = stage_book(BUILD_DIR / "reader")
+        html = build_site(BUILD_DIR / "reader")
+        print(f"the site of this run ({len(fresh)} chapters): {html.relative_to(PACKAGE_ROOT)}"
+              "/index.html")
     return 0
