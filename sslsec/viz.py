@@ -91,6 +91,27 @@ def embedding_plot(features: torch.Tensor, labels: torch.Tensor, method: str = "
     return ax
 
 
+def universal_patterns(patterns: dict[str, torch.Tensor], rates, epsilon: float) -> Figure:
+    """Chapter 09's UAP figure: each encoder's pattern (1, C, H, W; channel mean, red +,
+    blue −) and, per encoder and task, the fooling rates in ``rates`` (a table with columns
+    ``encoder``, ``task`` and one column per perturbation)."""
+    fig, axes = plt.subplots(1, len(patterns) + 1, figsize=(4 + 3 * len(patterns), 3.5),
+                             gridspec_kw={"width_ratios": [1] * len(patterns) + [2.5]})
+    for ax, (name, delta) in zip(axes[:-1], patterns.items(), strict=True):
+        ax.imshow(delta[0].mean(0), cmap="RdBu_r", vmin=-epsilon, vmax=epsilon)
+        ax.set(title=f"UAP, {name} encoder", xticks=[], yticks=[])
+    long = rates.melt(id_vars=["encoder", "task"], var_name="perturbation",
+                      value_name="fooling rate")
+    long["encoder · task"] = long["encoder"] + " · " + long["task"]
+    sns.barplot(long, x="encoder · task", y="fooling rate", hue="perturbation", ax=axes[-1],
+                palette=["tab:red", "tab:gray"])
+    axes[-1].set(ylim=(0, 1), xlabel="", title=f"one pattern for every input, ε = {epsilon:g}")
+    axes[-1].tick_params(axis="x", labelsize=8)
+    sns.despine(ax=axes[-1])
+    fig.tight_layout()
+    return fig
+
+
 def training_curve(losses: Sequence[float], ax: Axes | None = None,
                    label: str = "contrastive loss") -> Axes:
     """Per-epoch loss of a pre-training run."""

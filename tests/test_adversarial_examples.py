@@ -114,3 +114,16 @@ def test_centred_distance_measures_angles_from_the_center(encoder, mnist):
     with torch.no_grad():
         assert feature_distance(encoder, adv, ref, center).mean() > feature_distance(
             encoder, random_sign_noise(x, 0.1), ref, center).mean()
+
+
+def test_random_universal_pattern_is_one_signed_pattern():
+    from sslsec.attacks.adversarial_examples import random_universal_pattern
+    pattern = random_universal_pattern((1, 28, 28), 0.1, seed=3)
+    assert pattern.shape == (1, 1, 28, 28)
+    assert torch.allclose(pattern.abs(), torch.full_like(pattern, 0.1))
+    assert 0.3 < (pattern > 0).float().mean() < 0.7
+    assert torch.equal(pattern, random_universal_pattern((1, 28, 28), 0.1, seed=3))
+    with pytest.raises(ValueError, match="shape"):
+        random_universal_pattern((28, 28), 0.1)
+    with pytest.raises(ValueError, match="epsilon"):
+        random_universal_pattern((1, 28, 28), -0.1)

@@ -32,3 +32,16 @@ def test_threat_model_highlights_known_attackers():
     assert len(reds) == 2
     with pytest.raises(ValueError, match="highlight='ghost'"):
         viz.threat_model(highlight="ghost")
+
+
+def test_universal_patterns_figure():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    patterns = {"standard": torch.rand(1, 1, 28, 28) * 0.3 - 0.15,
+                "hardened": torch.rand(1, 3, 32, 32) * 0.3 - 0.15}
+    rates = pd.DataFrame([{"encoder": e, "task": t, "UAP": 0.5, "random pattern": 0.1}
+                          for e in patterns for t in ("a", "b")])
+    fig = viz.universal_patterns(patterns, rates, 0.15)
+    assert len(fig.axes) == 3 and fig.axes[0].get_title() == "UAP, standard encoder"
+    plt.close(fig)

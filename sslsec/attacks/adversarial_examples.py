@@ -10,9 +10,12 @@ features then sees a different input.
   cosine distance of the features *centred* on the mean feature of the attacker's own images
   (:func:`feature_center`), which fools downstream heads more than the raw cosine because
   heads standardise the features they read;
-* :func:`universal_perturbation`: one perturbation for all inputs, learnt on the attacker's own
-  images (after AdvEncoder, ICCV 2023), that transfers to unseen inputs and tasks;
-* :func:`random_sign_noise`: the control, random noise of the same L∞ size;
+* :func:`universal_perturbation`: a universal adversarial perturbation (UAP, Moosavi-Dezfooli
+  et al., CVPR 2017): one pattern for all inputs, optimised directly on the attacker's own images,
+  that transfers to unseen inputs and tasks (AdvEncoder, ICCV 2023, reaches the same goal with a
+  generator network that outputs such patterns);
+* :func:`random_sign_noise`: the control, random noise of the same L∞ size, new for every input;
+  :func:`random_universal_pattern`: the UAP's control, one random pattern of the same size;
 * :func:`fooling_rate`: the share of correctly classified inputs that a downstream classifier
   gets wrong after the attack.
 """
@@ -153,6 +156,17 @@ def random_sign_noise(x: torch.Tensor, epsilon: float, seed: int = 0) -> torch.T
     gen = torch.Generator().manual_seed(seed)
     signs = torch.randint(0, 2, x.shape, generator=gen).float() * 2 - 1
     return (x + epsilon * signs.to(x.device)).clamp(0, 1)
+
+
+def random_universal_pattern(shape: tuple[int, ...], epsilon: float,
+                             seed: int = 0) -> torch.Tensor:
+    """The UAP's control: one random ``±epsilon`` pattern (1, C, H, W) for every input, to apply
+    with :func:`apply_perturbation` like a UAP."""
+    _check_budget(epsilon)
+    if len(shape) != 3:
+        raise ValueError(f"shape={shape!r} must be (C, H, W)")
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randint(0, 2, (1, *shape), generator=gen).float() * 2 - 1) * epsilon
 
 
 def fooling_rate(predict, clean_x: torch.Tensor, adversarial_x: torch.Tensor,
