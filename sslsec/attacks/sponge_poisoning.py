@@ -30,7 +30,7 @@ from sslsec.zoo import DerivedEntry, ZooEntry, derive_or_load, sha256_tensor
 class SpongeRegularizer(nn.Module):
     """The malicious term of the training loss: ``-weight * mean soft density`` of the
     un-augmented batch, on each step with probability ``fraction`` (its own seeded coin), else
-    0. A negative ``weight`` *penalises* density instead: the re-sparsifying defence."""
+    0. A negative ``weight`` *penalises* density instead (re-sparsifying fine-tuning)."""
 
     def __init__(self, weight: float = 1.0, fraction: float = 0.5, temperature: float = 0.1,
                  seed: int = 0) -> None:

@@ -4,10 +4,10 @@ The book's availability problem: what an encoder costs to run (energy, latency) 
 classifier and API client built on it. Sponge examples raise the activation density of the
 queries (energy on a sparsity-aware accelerator), a slowdown attack makes an early-exit variant
 of the encoder run its full depth on every query (latency on this CPU), and sponge poisoning
-makes the encoder itself dense on every input. Density checks, a compute cap and
-re-sparsifying fine-tuning are the defences. The chapter decides the budgets, the attack steps,
+makes the encoder itself dense on every input. Density checks, a compute cap and activation
+pruning are the defences. The chapter decides the budgets, the attack steps,
 the early exit's threshold, the poisoning's strength and the defences' settings; it builds the
-world (:func:`resource_setup`, :func:`early_exit_model`, :func:`poisoned_encoders`) and claims
+world (:func:`resource_setup`, :func:`early_exit_model`, :func:`poisoned_encoder`) and claims
 that each attack raises its cost at the strength the chapter names and that a defence removes
 at least half of one attack's effect.
 """
@@ -22,7 +22,6 @@ from sslsec.attacks.sponge_poisoning import sponge_poisoning
 from sslsec.chapters._common import chapter_functions
 from sslsec.claims import Claim
 from sslsec.data import Splits, downstream_task, pretrain_set
-from sslsec.defenses.resparsifying_finetuning import resparsify
 from sslsec.downstream import ProbeResult, evaluate_encoder
 from sslsec.early_exit import EarlyExitEncoder, train_early_exit
 from sslsec.pretrain import PretrainConfig
@@ -37,21 +36,20 @@ SETTINGS: dict[str, dict] = {
     # its confidence threshold (and the thresholds of the dial), the slowdown's budget and
     # steps, queries timed and repeats per query; sponge poisoning: epochs, the weight of the
     # density reward and the share of steps that carry it; the defences: the density
-    # filter's quantile and layers, the compute cap, re-sparsifying epochs and penalty
+    # filter's quantile and layers, the compute cap, activation pruning's target share
     "smoke": {"epsilons": [0.1, 0.2], "epsilon": 0.2, "sponge_steps": 3, "n_sponge": 16,
               "exit_epochs": 2, "threshold": 0.9, "thresholds": [0.5, 0.9, 1.0],
               "slowdown_epsilon": 0.1, "slowdown_steps": 3, "n_queries": 12, "repeats": 3,
               "poison_epochs": 1, "poison_weight": 5.0, "poison_fraction": 0.5,
               "filter_quantile": 0.99, "filter_layers": 2, "n_reference": 64, "cap": 1,
-              "resparsify_epochs": 1, "resparsify_penalty": 5.0},
+              "prune_target": 0.4},
     "laptop": {"epsilons": [0.05, 0.1, 0.2, 0.3], "epsilon": 0.2, "sponge_steps": 20,
                "n_sponge": 64, "exit_epochs": 10, "threshold": 0.9,
                "thresholds": [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0],
                "slowdown_epsilon": 0.1, "slowdown_steps": 20, "n_queries": 100,
                "repeats": 10, "poison_epochs": 2, "poison_weight": 5.0,
                "poison_fraction": 0.5, "filter_quantile": 0.99, "filter_layers": 2,
-               "n_reference": 500, "cap": 1, "resparsify_epochs": 1,
-               "resparsify_penalty": 5.0},
+               "n_reference": 500, "cap": 1, "prune_target": 0.4},
     # Shumailov et al. and Cinà et al. on CIFAR-10 ResNet-18s: ε = 8/255, 100+ steps;
     # DeepSloth's ε = 8/255 on multi-exit ResNets; the poisoned share and weight of Cinà et al.
     "paper": {"epsilons": [2 / 255, 4 / 255, 8 / 255, 16 / 255], "epsilon": 8 / 255,
@@ -60,8 +58,7 @@ SETTINGS: dict[str, dict] = {
               "slowdown_epsilon": 8 / 255, "slowdown_steps": 50, "n_queries": 1000,
               "repeats": 20, "poison_epochs": 20, "poison_weight": 5.0,
               "poison_fraction": 0.5, "filter_quantile": 0.99, "filter_layers": 2,
-              "n_reference": 5000, "cap": 1, "resparsify_epochs": 5,
-              "resparsify_penalty": 5.0},
+              "n_reference": 5000, "cap": 1, "prune_target": 0.4},
 }
 
 CLAIMS: list[Claim] = [
@@ -92,10 +89,9 @@ CLAIMS: list[Claim] = [
           "compute cap: share of the slowdown's extra median latency removed (reported)"),
     Claim("cap_accuracy_cost", "<=", None, None,
           "its cost: accuracy lost on natural inputs (reported)"),
-    Claim("resparsify_effect_removed", ">=", None, None,
-          "re-sparsifying fine-tuning: share of the poisoning's extra energy removed "
-          "(reported)"),
-    Claim("resparsify_accuracy_cost", "<=", None, None,
+    Claim("prune_effect_removed", ">=", None, None,
+          "activation pruning: share of the poisoning's extra energy removed (reported)"),
+    Claim("prune_accuracy_cost", "<=", None, None,
           "its cost: linear-probe accuracy lost against the poisoned encoder (reported)"),
 ]
 
@@ -144,18 +140,13 @@ def early_exit_model(profile: Profile, setup: ResourceSetup, seed: int = 0,
                             seed=seed, device=profile.device, progress=progress)
 
 
-def poisoned_encoders(profile: Profile, setup: ResourceSetup, seed: int = 0,
-                      progress: bool = True) -> tuple[DerivedEntry, DerivedEntry]:
-    """The sponge-poisoned encoder (its last ``poison_epochs`` of pre-training carry the
-    density reward) and the defender's re-sparsified copy of it; both derived zoo entries."""
+def poisoned_encoder(profile: Profile, setup: ResourceSetup, seed: int = 0,
+                     progress: bool = True) -> DerivedEntry:
+    """The sponge-poisoned encoder: its last ``poison_epochs`` of pre-training carry the
+    density reward (a derived zoo entry: trained once, then loaded)."""
     s = setup.settings
-    poisoned = sponge_poisoning(
+    return sponge_poisoning(
         setup.entry, setup.pretrain_images,
         PretrainConfig.from_profile(profile, epochs=s["poison_epochs"], seed=seed),
         weight=s["poison_weight"], fraction=s["poison_fraction"], device=profile.device,
         progress=progress)
-    repaired = resparsify(
-        poisoned, setup.pretrain_images,
-        PretrainConfig.from_profile(profile, epochs=s["resparsify_epochs"], seed=seed),
-        penalty=s["resparsify_penalty"], device=profile.device, progress=progress)
-    return poisoned, repaired
