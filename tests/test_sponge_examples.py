@@ -87,3 +87,23 @@ def test_sponge_bad_input(encoder, mnist):
         sponge_pgd(encoder, x[:0])
     with pytest.raises(ValueError, match="kind="):
         sponge_attack(encoder, x, 0.1, 1, device="cpu").mean("flat")
+
+
+def test_the_dial_redraws_for_each_value():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sslsec import viz
+
+    drawn = []
+
+    def render(value):
+        drawn.append(value)
+        return f"ε = {value}"
+
+    dial = viz.dial([0.1, 0.2, 0.3], render, "ε")
+    assert dial.result == "ε = 0.2"
+    dial.children[0].value = 0.3
+    assert dial.result == "ε = 0.3" and drawn == [0.2, 0.3]
+    with pytest.raises(ValueError, match="values is empty"):
+        viz.dial([], render)
