@@ -42,14 +42,14 @@ SETTINGS: dict[str, dict] = {
               "slowdown_epsilon": 0.1, "slowdown_steps": 3, "n_queries": 12, "repeats": 3,
               "poison_epochs": 1, "poison_weight": 5.0, "poison_fraction": 0.5,
               "filter_quantile": 0.99, "filter_layers": 2, "n_reference": 64, "cap": 1,
-              "prune_target": 0.4},
+              "prune_target": 0.75},
     "laptop": {"epsilons": [0.05, 0.1, 0.2, 0.3], "epsilon": 0.2, "sponge_steps": 20,
                "n_sponge": 64, "exit_epochs": 10, "threshold": 0.9,
                "thresholds": [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0],
                "slowdown_epsilon": 0.1, "slowdown_steps": 20, "n_queries": 100,
                "repeats": 10, "poison_epochs": 2, "poison_weight": 5.0,
                "poison_fraction": 0.5, "filter_quantile": 0.99, "filter_layers": 2,
-               "n_reference": 500, "cap": 1, "prune_target": 0.4},
+               "n_reference": 500, "cap": 1, "prune_target": 0.75},
     # Shumailov et al. and Cinà et al. on CIFAR-10 ResNet-18s: ε = 8/255, 100+ steps;
     # DeepSloth's ε = 8/255 on multi-exit ResNets; the poisoned share and weight of Cinà et al.
     "paper": {"epsilons": [2 / 255, 4 / 255, 8 / 255, 16 / 255], "epsilon": 8 / 255,
@@ -58,7 +58,7 @@ SETTINGS: dict[str, dict] = {
               "slowdown_epsilon": 8 / 255, "slowdown_steps": 50, "n_queries": 1000,
               "repeats": 20, "poison_epochs": 20, "poison_weight": 5.0,
               "poison_fraction": 0.5, "filter_quantile": 0.99, "filter_layers": 2,
-              "n_reference": 5000, "cap": 1, "prune_target": 0.4},
+              "n_reference": 5000, "cap": 1, "prune_target": 0.75},
 }
 
 CLAIMS: list[Claim] = [
