@@ -34,6 +34,16 @@ def relu_batchnorms(encoder: nn.Module) -> list[nn.BatchNorm2d]:
     return pairs
 
 
+def _bn_output(encoder: nn.Module, bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
+    seen: list[torch.Tensor] = []
+    handle = bn.register_forward_hook(lambda m, i, out: seen.append(out.detach().clone()))
+    try:
+        encoder.encode(x)
+    finally:
+        handle.remove()
+    return seen[0]  # (N, C, H, W), before the ReLU
+
+
 @torch.no_grad()
 def prune_activations(encoder: nn.Module, reference_x: torch.Tensor, target: float = 0.4,
                       device: str | torch.device = "auto") -> nn.Module:
@@ -47,13 +57,7 @@ def prune_activations(encoder: nn.Module, reference_x: torch.Tensor, target: flo
     pruned = copy.deepcopy(encoder).to(dev).eval()
     for bn in relu_batchnorms(pruned):  # in order: each shift changes what the next one sees
         # (the output is cloned: the in-place ReLU after it overwrites it)
-        seen: list[torch.Tensor] = []
-        handle = bn.register_forward_hook(lambda m, i, out: seen.append(out.detach().clone()))
-        try:
-            pruned.encode(reference_x.to(dev))
-        finally:
-            handle.remove()
-        z = seen[0].transpose(0, 1).flatten(1).float()  # (C, N·H·W)
+        z = _bn_output(pruned, bn, reference_x.to(dev)).transpose(0, 1).flatten(1).float()
         shift = torch.quantile(z, 1 - target, dim=1).clamp_min(0) if target < 1 else \
             torch.zeros(len(z), device=z.device)
         bn.bias -= shift.to(bn.bias.dtype)
