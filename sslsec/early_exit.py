@@ -161,8 +161,6 @@ def train_early_exit(encoder: Encoder, train: ImageSet, epochs: int = 20, lr: fl
         torch.manual_seed(seed)
         model = EarlyExitEncoder(encoder, train.num_classes, pool).to(dev)
     model.eval()  # the encoder's BatchNorm stays in eval mode; only the heads train
-    for p in model.encoder.parameters():
-        p.requires_grad_(False)
     x, y = train.x.to(dev), train.y.to(dev)
     _fit_standardizers(model, x[:2048])
     with torch.no_grad():  # what the frozen stages (and the heads' pooling) give, once

@@ -33,6 +33,10 @@ def test_stages_compose_to_the_encoder(mnist):
     torch.testing.assert_close(h, encoder(mnist.x[:4]))
 
 
+def test_training_the_heads_leaves_the_encoder_trainable(model):
+    assert all(p.requires_grad for p in model.encoder.parameters())
+
+
 def test_threshold_one_agrees_with_the_full_encoder(model, mnist):
     x = mnist.x[:32]
     with torch.no_grad():
