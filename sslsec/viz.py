@@ -135,6 +135,8 @@ ATTACKERS: dict[str, tuple[str, str, tuple[float, float]]] = {
     "inversion": ("curious provider\n(03 reconstruction, 04 attribute)", "api", (6.2, 4.7)),
     "adversarial": ("input attacker\n(09 evasion)", "users", (9.0, 0.6)),
     "owner": ("owner's check\n(06 watermark)", "encoder", (3.6, 4.7)),
+    "sponge_trainer": ("malicious trainer\n(10 sponge poisoning)", "encoder", (1.0, 4.7)),
+    "sponge": ("costly queries\n(10 sponges, slowdown)", "api", (9.0, 4.7)),
 }
 
 _BOXES = {
@@ -186,3 +188,54 @@ def threat_model(highlight: str | Sequence[str] | None = None,
     ax.set_title(title, fontsize=12)
     fig.tight_layout()
     return fig
+
+
+# --- chapter 10: costs --------------------------------------------------------------------
+
+def layer_density_bars(densities: dict[str, torch.Tensor | Sequence[float]],
+                       layers: Sequence[str], ax: Axes | None = None,
+                       title: str = "activation density entering each layer") -> Axes:
+    """Grouped bars: for each kind of input or encoder (the keys), the share of non-zero
+    entries entering each counted layer."""
+    rows = [{"layer": layer, "what": what, "density": float(v)}
+            for what, values in densities.items() for layer, v in zip(layers, values,
+                                                                        strict=True)]
+    ax = ax or plt.subplots(figsize=(7, 3.5))[1]
+    sns.barplot(x=[r["layer"] for r in rows], y=[r["density"] for r in rows],
+                hue=[r["what"] for r in rows], ax=ax)
+    ax.set(ylim=(0, 1.05), xlabel="layer (its input)", ylabel="non-zero share", title=title)
+    ax.legend(fontsize=8, loc="lower right")
+    sns.despine(ax=ax)
+    return ax
+
+
+def latency_histogram(latencies: dict[str, np.ndarray], ax: Axes | None = None,
+                      title: str = "latency of single queries") -> Axes:
+    """Overlaid histograms of per-query latencies (seconds, drawn in µs), each with its
+    median as a dashed line."""
+    ax = ax or plt.subplots(figsize=(7, 3.5))[1]
+    values = np.concatenate([np.asarray(v) for v in latencies.values()]) * 1e6
+    hi = np.percentile(values, 99) * 1.1
+    bins = np.linspace(0, hi, 40)
+    for (name, v), colour in zip(latencies.items(), sns.color_palette(), strict=False):
+        us = np.asarray(v) * 1e6
+        ax.hist(np.clip(us, 0, hi), bins=bins, alpha=0.55, color=colour, label=name)
+        ax.axvline(np.median(us), color=colour, ls="--", lw=1.5)
+    ax.set(xlabel="latency per query (µs, this CPU)", ylabel="queries", title=title)
+    ax.legend(fontsize=8)
+    sns.despine(ax=ax)
+    return ax
+
+
+def dial(values: Sequence, render, description: str = "value"):
+    """An ipywidgets explorer over precomputed results: a slider over ``values`` that calls
+    ``render(value)`` (which draws, and returns a one-line summary: the widget's
+    ``result``). Nothing is computed in the callback beyond drawing."""
+    import ipywidgets as widgets
+
+    values = list(values)
+    if not values:
+        raise ValueError("values is empty: nothing to explore")
+    slider = widgets.SelectionSlider(options=values, value=values[len(values) // 2],
+                                     description=description, continuous_update=False)
+    return widgets.interactive(render, value=slider)

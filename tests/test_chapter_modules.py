@@ -16,7 +16,8 @@ from sslsec.profiles import PROFILES, get_profile
 PACKAGE = Path(chapters.__file__).resolve().parents[1]
 NAMES = ["00_foundations", "02_membership_inference", "03_reconstruction",
          "04_attribute_and_property_inference", "05_hyperparameter_stealing",
-         "06_parameter_stealing", "07_backdoors", "08_poisoning", "09_evasion"]
+         "06_parameter_stealing", "07_backdoors", "08_poisoning", "09_evasion",
+         "10_resource_depletion"]
 
 
 def test_the_registry_holds_the_books_chapters_in_order():

@@ -25,6 +25,7 @@ from sslsec.chapters import (
     ch07_backdoors,
     ch08_poisoning,
     ch09_evasion,
+    ch10_resource_depletion,
 )
 
 #: every chapter module, by chapter name (``"07_backdoors"``), in the book's order
@@ -38,6 +39,7 @@ CHAPTERS: dict[str, ModuleType] = {m.NAME: m for m in (
     ch07_backdoors,
     ch08_poisoning,
     ch09_evasion,
+    ch10_resource_depletion,
 )}
 
 

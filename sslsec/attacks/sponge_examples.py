@@ -1,0 +1,120 @@
+"""Sponge examples (Shumailov et al., EuroS&P 2021): inputs that make an encoder cost more.
+
+The attacker wants every query to burn more energy on a sparsity-aware accelerator, without
+caring what the encoder outputs. White-box variant: projected gradient *ascent* on the smooth
+activation density :func:`~sslsec.energy.soft_density` (the share of ReLU inputs above zero),
+within an L∞ budget ``epsilon`` around a natural input and pixels in [0, 1] (the paper's
+white-box attack ascends the activations' L2 norm, and its black-box attack runs a genetic
+search without a budget; ours keeps the input close to a natural one, so the predictions it
+serves look normal). The energy is measured with :func:`~sslsec.energy.activation_density`
+against three baselines: the natural inputs, random noise of the same budget, and uniform
+(flat) images, which Müller et al. (2024) report to be dense.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from sslsec.attacks.adversarial_examples import random_sign_noise
+from sslsec.checks import positive_ints
+from sslsec.energy import activation_density, check_batch, soft_density
+from sslsec.pretrain import show_progress
+from sslsec.profiles import resolve_device
+
+
+def check_epsilon(epsilon: float) -> None:
+    """An L∞ budget on pixels in [0, 1] lies in [0, 1]."""
+    if not (isinstance(epsilon, int | float) and 0 <= epsilon <= 1):
+        raise ValueError(f"epsilon={epsilon!r} must be a number in [0, 1] (L∞ on pixels in "
+                         "[0, 1])")
+
+
+def sponge_pgd(encoder: nn.Module, x: torch.Tensor, epsilon: float = 0.1, steps: int = 30,
+               step_size: float | None = None, temperature: float = 0.1,
+               batch_size: int = 256, device: str | torch.device = "auto", seed: int = 0,
+               progress: bool = False) -> torch.Tensor:
+    """Sponge examples: from a random start in the budget, signed gradient steps that raise
+    :func:`~sslsec.energy.soft_density`, each projected onto ``||delta||_∞ <= epsilon`` and
+    [0, 1]. ``step_size`` defaults to ``2.5 * epsilon / steps``. Returns CPU images."""
+    check_batch(x)
+    check_epsilon(epsilon)
+    positive_ints(steps=steps, batch_size=batch_size)
+    step = 2.5 * epsilon / steps if step_size is None else step_size
+    if not step > 0:
+        raise ValueError(f"step_size={step_size!r} must be > 0")
+    dev = resolve_device(device)
+    gen = torch.Generator().manual_seed(seed)
+    was_training = encoder.training
+    encoder.eval()
+    out = []
+    try:
+        for i in tqdm(range(0, len(x), batch_size), desc="sponge PGD",
+                      disable=not show_progress(progress)):
+            clean = x[i:i + batch_size].to(dev)
+            noise = (torch.rand(clean.shape, generator=gen) * 2 - 1) * epsilon
+            adv = (clean + noise.to(dev)).clamp(0, 1)
+            for _ in range(steps):
+                adv.requires_grad_(True)
+                (grad,) = torch.autograd.grad(soft_density(encoder, adv, temperature).sum(), adv)
+                with torch.no_grad():
+                    adv = adv + step * grad.sign()
+                    adv = (clean + (adv - clean).clamp(-epsilon, epsilon)).clamp(0, 1)
+            out.append(adv.detach().cpu())
+    finally:
+        encoder.train(was_training)
+    return torch.cat(out)
+
+
+def uniform_images(n: int, like: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """``n`` flat images shaped like ``like``'s, each one grey level drawn uniformly in
+    [0, 1]."""
+    positive_ints(n=n)
+    check_batch(like, name="like")
+    levels = torch.rand(n, generator=torch.Generator().manual_seed(seed))
+    return levels.view(n, 1, 1, 1).expand(n, *like.shape[1:]).contiguous()
+
+
+@dataclass
+class SpongeResult:
+    """Per-input estimated energy ratios (sparsity-aware / dense) of each kind of input, and
+    the sponge examples themselves."""
+
+    epsilon: float
+    sponges: torch.Tensor
+    energy: dict[str, torch.Tensor]  # "natural", "noise", "uniform", "sponge" → (N,)
+    layer_density: dict[str, torch.Tensor]  # the same kinds → mean density per layer (L,)
+    layers: list[str]
+
+    def mean(self, kind: str) -> float:
+        if kind not in self.energy:
+            raise ValueError(f"kind={kind!r} is unknown; allowed: {', '.join(self.energy)}")
+        return float(self.energy[kind].mean())
+
+    @property
+    def gain_over_natural(self) -> float:
+        """Mean energy of the sponges ÷ mean energy of the natural inputs."""
+        return self.mean("sponge") / self.mean("natural")
+
+    @property
+    def noise_gain_over_natural(self) -> float:
+        """The same for random noise of the same budget (the control)."""
+        return self.mean("noise") / self.mean("natural")
+
+
+def sponge_attack(encoder: nn.Module, x: torch.Tensor, epsilon: float = 0.1, steps: int = 30,
+                  temperature: float = 0.1, device: str | torch.device = "auto", seed: int = 0,
+                  progress: bool = False) -> SpongeResult:
+    """Sponge examples from the natural inputs ``x``, and the estimated energy of natural
+    inputs, random ±ε noise on them, uniform images and the sponges."""
+    sponges = sponge_pgd(encoder, x, epsilon, steps, temperature=temperature, device=device,
+                         seed=seed, progress=progress)
+    inputs = {"natural": x, "noise": random_sign_noise(x, epsilon, seed=seed),
+              "uniform": uniform_images(len(x), x, seed=seed), "sponge": sponges}
+    reports = {k: activation_density(encoder, v, device=device) for k, v in inputs.items()}
+    return SpongeResult(epsilon, sponges, {k: r.energy for k, r in reports.items()},
+                        {k: r.densities.mean(0) for k, r in reports.items()},
+                        reports["natural"].layers)

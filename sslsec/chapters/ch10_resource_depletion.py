@@ -1,0 +1,152 @@
+"""Chapter 10, resource depletion: making every downstream user pay more for each prediction.
+
+The book's availability problem: what an encoder costs to run (energy, latency) is paid by every
+classifier and API client built on it. Sponge examples raise the activation density of the
+queries (energy on a sparsity-aware accelerator), a slowdown attack makes an early-exit variant
+of the encoder run its full depth on every query (latency on this CPU), and sponge poisoning
+makes the encoder itself dense on every input. Density checks, a compute cap and activation
+pruning are the defences. The chapter decides the budgets, the attack steps,
+the early exit's threshold, the poisoning's strength and the defences' settings; it builds the
+world (:func:`resource_setup`, :func:`early_exit_model`, :func:`poisoned_encoder`) and claims
+that each attack raises its cost at the strength the chapter names and that a defence removes
+at least half of one attack's effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from sslsec.attacks.sponge_poisoning import sponge_poisoning
+from sslsec.chapters._common import chapter_functions
+from sslsec.claims import Claim
+from sslsec.data import Splits, downstream_task, pretrain_set
+from sslsec.downstream import ProbeResult, evaluate_encoder
+from sslsec.early_exit import EarlyExitEncoder, train_early_exit
+from sslsec.pretrain import PretrainConfig
+from sslsec.profiles import Profile
+from sslsec.zoo import DerivedEntry, ZooEntry, profile_encoder
+
+NAME = "10_resource_depletion"
+
+SETTINGS: dict[str, dict] = {
+    # sponge examples: L∞ budgets (pixels in [0, 1]) swept and the chapter's one, PGD steps,
+    # how many natural inputs they start from; the early exit: training epochs of its heads,
+    # its confidence threshold (and the thresholds of the dial), the slowdown's budget and
+    # steps, queries timed and repeats per query; sponge poisoning: epochs, the weight of the
+    # density reward and the share of steps that carry it; the defences: the density
+    # filter's quantile and layers, the compute cap, activation pruning's target share
+    "smoke": {"epsilons": [0.1, 0.2], "epsilon": 0.2, "sponge_steps": 3, "n_sponge": 16,
+              "exit_epochs": 2, "threshold": 0.9, "thresholds": [0.5, 0.9, 1.0],
+              "slowdown_epsilon": 0.1, "slowdown_steps": 3, "n_queries": 12, "repeats": 3,
+              "poison_epochs": 1, "poison_weight": 5.0, "poison_fraction": 0.5,
+              "filter_quantile": 0.99, "filter_layers": 2, "n_reference": 64, "cap": 1,
+              "prune_target": 0.75},
+    "laptop": {"epsilons": [0.05, 0.1, 0.2, 0.3], "epsilon": 0.2, "sponge_steps": 20,
+               "n_sponge": 64, "exit_epochs": 10, "threshold": 0.9,
+               "thresholds": [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0],
+               "slowdown_epsilon": 0.1, "slowdown_steps": 20, "n_queries": 100,
+               "repeats": 10, "poison_epochs": 2, "poison_weight": 5.0,
+               "poison_fraction": 0.5, "filter_quantile": 0.99, "filter_layers": 2,
+               "n_reference": 500, "cap": 1, "prune_target": 0.75},
+    # Shumailov et al. and Cinà et al. on CIFAR-10 ResNet-18s: ε = 8/255, 100+ steps;
+    # DeepSloth's ε = 8/255 on multi-exit ResNets; the poisoned share and weight of Cinà et al.
+    "paper": {"epsilons": [2 / 255, 4 / 255, 8 / 255, 16 / 255], "epsilon": 8 / 255,
+              "sponge_steps": 100, "n_sponge": 1000, "exit_epochs": 30, "threshold": 0.9,
+              "thresholds": [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0],
+              "slowdown_epsilon": 8 / 255, "slowdown_steps": 50, "n_queries": 1000,
+              "repeats": 20, "poison_epochs": 20, "poison_weight": 5.0,
+              "poison_fraction": 0.5, "filter_quantile": 0.99, "filter_layers": 2,
+              "n_reference": 5000, "cap": 1, "prune_target": 0.75},
+}
+
+CLAIMS: list[Claim] = [
+    Claim("sponge_energy_gain", ">=", 1.3, None,
+          "sponge examples raise the estimated energy ratio over natural inputs (sponge ÷ "
+          "natural)"),
+    Claim("sponge_over_noise_energy", ">=", 1.05, None,
+          "and by more than random noise of the same L∞ budget does (sponge ÷ noise)"),
+    Claim("uniform_energy_gain", ">=", None, None,
+          "flat (uniform) images against natural ones (reported)"),
+    Claim("slowdown_latency_ratio", ">=", 1.5, None,
+          "the slowdown attack raises the early-exit encoder's median latency on this CPU "
+          "(attacked ÷ natural, one query at a time)"),
+    Claim("slowdown_full_depth_share", ">=", None, None,
+          "share of attacked queries that run the full depth (reported)"),
+    Claim("poison_density_gain", ">=", 1.2, None,
+          "sponge poisoning raises the energy ratio on clean inputs (poisoned ÷ clean "
+          "encoder)"),
+    Claim("poison_probe_accuracy_drop", "<=", 0.01, None,
+          "at no more than 1 point of linear-probe accuracy"),
+    Claim("best_defence_effect_removed", ">=", 0.5, None,
+          "the best defence removes at least half of its attack's effect"),
+    Claim("filter_effect_removed", ">=", None, None,
+          "density filter: share of the sponges' extra energy removed (reported)"),
+    Claim("filter_false_positive_rate", "<=", None, None,
+          "its cost: natural queries refused (reported)"),
+    Claim("cap_effect_removed", ">=", None, None,
+          "compute cap: share of the slowdown's extra median latency removed (reported)"),
+    Claim("cap_accuracy_cost", "<=", None, None,
+          "its cost: accuracy lost on natural inputs (reported)"),
+    Claim("prune_effect_removed", ">=", None, None,
+          "activation pruning: share of the poisoning's extra energy removed (reported)"),
+    Claim("prune_accuracy_cost", "<=", None, None,
+          "its cost: linear-probe accuracy lost against the poisoned encoder (reported)"),
+]
+
+
+#: ``settings(profile)`` (a copy) and ``check(metrics, profile)``
+settings, check = chapter_functions(NAME, SETTINGS)
+
+
+@dataclass
+class ResourceSetup:
+    """Chapter 10's world: the profile's encoder (zoo), one downstream task with its linear
+    probe, the pre-training images (for the malicious trainer and the defender), and
+    natural reference inputs (for the density checks) disjoint from the attacked ones."""
+
+    settings: dict
+    entry: ZooEntry
+    task: Splits
+    probe: ProbeResult
+    pretrain_images: torch.Tensor
+    reference_x: torch.Tensor
+
+    @property
+    def encoder(self) -> torch.nn.Module:
+        return self.entry.encoder
+
+
+def resource_setup(profile: Profile, seed: int = 0, progress: bool = True) -> ResourceSetup:
+    """The profile's encoder, a linear probe on its first downstream dataset, and the sets
+    that the attacks and checks use. Sizes come from :data:`SETTINGS`."""
+    s = settings(profile.name)
+    entry = profile_encoder(profile, seed, progress)
+    task = downstream_task(profile, seed=seed)
+    probe = evaluate_encoder(entry.encoder, task["train"], task["test"], "linear",
+                             profile.probe_epochs, profile.device, seed)
+    images = pretrain_set(profile, seed).x
+    # natural inputs the density checks are calibrated on: the end of the test split
+    reference = task["test"].x[-s["n_reference"]:]
+    return ResourceSetup(s, entry, task, probe, images, reference)
+
+
+def early_exit_model(profile: Profile, setup: ResourceSetup, seed: int = 0,
+                     progress: bool = True) -> EarlyExitEncoder:
+    """A downstream user's early-exit classifier on the encoder (its exit heads trained on the
+    task's training split)."""
+    return train_early_exit(setup.encoder, setup.task["train"], setup.settings["exit_epochs"],
+                            seed=seed, device=profile.device, progress=progress)
+
+
+def poisoned_encoder(profile: Profile, setup: ResourceSetup, seed: int = 0,
+                     progress: bool = True) -> DerivedEntry:
+    """The sponge-poisoned encoder: its last ``poison_epochs`` of pre-training carry the
+    density reward (a derived zoo entry: trained once, then loaded)."""
+    s = setup.settings
+    return sponge_poisoning(
+        setup.entry, setup.pretrain_images,
+        PretrainConfig.from_profile(profile, epochs=s["poison_epochs"], seed=seed),
+        weight=s["poison_weight"], fraction=s["poison_fraction"], device=profile.device,
+        progress=progress)

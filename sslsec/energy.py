@@ -1,0 +1,151 @@
+"""What running an encoder costs: activation density and an energy model (chapter 10).
+
+A sparsity-aware accelerator (the ASICs of the sponge papers) skips every multiply whose input
+activation is zero; a dense one skips none. The energy of a forward pass is then, to first
+order, the multiply–accumulates (MACs) that meet a non-zero input. :func:`energy_ratio` is that
+model; :func:`activation_density` measures its inputs with hooks on every convolution and
+linear layer; :func:`soft_density` is the smooth surrogate that attacks and training can
+differentiate (the share of ReLU inputs above zero, each counted as a sigmoid).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from sslsec.augment import check_images
+from sslsec.checks import positive_ints
+from sslsec.profiles import resolve_device
+
+#: the layers whose multiply–accumulates the energy model counts
+COUNTED = (nn.Conv2d, nn.Linear)
+
+
+def check_batch(x: torch.Tensor, channels: int | None = None, name: str = "x") -> None:
+    """:func:`~sslsec.augment.check_images`, and refuse an empty batch."""
+    check_images(x, channels, name)
+    if len(x) == 0:
+        raise ValueError(f"{name} is an empty batch: nothing to measure")
+
+
+def energy_ratio(densities: torch.Tensor, macs: torch.Tensor) -> torch.Tensor:
+    r"""Estimated energy on a sparsity-aware accelerator, as a share of a dense one's.
+
+    .. math:: \frac{E_\text{sparse}}{E_\text{dense}}
+              = \frac{\sum_l d_l\, M_l}{\sum_l M_l}
+
+    where :math:`M_l` is layer :math:`l`'s multiply–accumulates per input and :math:`d_l` the
+    share of non-zero entries in the activation that enters it (a zero input skips all the
+    MACs it would feed). ``densities`` is ``(..., L)`` in [0, 1], ``macs`` is ``(L,)``;
+    returns ``(...)``: 1 = every MAC is paid, as on a dense accelerator.
+    """
+    macs = torch.as_tensor(macs, dtype=torch.float64)
+    densities = torch.as_tensor(densities, dtype=torch.float64)
+    if macs.ndim != 1 or densities.shape[-1:] != macs.shape or not (macs > 0).all():
+        raise ValueError(f"densities (..., L) and macs (L,) must agree, with macs > 0; got "
+                         f"{tuple(densities.shape)} and {tuple(macs.shape)}")
+    if densities.min() < 0 or densities.max() > 1:
+        raise ValueError("densities must lie in [0, 1]")
+    return (densities @ macs) / macs.sum()
+
+
+def counted_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The convolutions and linear layers of ``model`` in definition order (named)."""
+    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, COUNTED)]
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no Conv2d or Linear layer to count")
+    return layers
+
+
+def _macs(module: nn.Module, out: torch.Tensor) -> int:
+    """Multiply–accumulates of one call of ``module`` per input, from its output's shape."""
+    per_input = out[0].numel()
+    if isinstance(module, nn.Conv2d):
+        kh, kw = module.kernel_size
+        return per_input * (module.in_channels // module.groups) * kh * kw
+    return per_input * module.in_features
+
+
+@dataclass
+class DensityReport:
+    """Per-input, per-layer densities of one batch, with each layer's MACs per input."""
+
+    layers: list[str]
+    densities: torch.Tensor  # (N, L): share of non-zero entries entering each layer
+    macs: torch.Tensor  # (L,)
+
+    @property
+    def energy(self) -> torch.Tensor:
+        """Per-input :func:`energy_ratio` (N,)."""
+        return energy_ratio(self.densities, self.macs).float()
+
+    def mean_density(self) -> float:
+        """The MAC-weighted mean density over inputs: the mean energy ratio."""
+        return float(self.energy.mean())
+
+
+@torch.no_grad()
+def activation_density(encoder: nn.Module, x: torch.Tensor, batch_size: int = 256,
+                       device: str | torch.device = "auto") -> DensityReport:
+    """Measure, for every input of ``x``, the share of non-zero entries in the activation
+    entering each convolution and linear layer of ``encoder`` (``encode`` in eval mode)."""
+    check_batch(x)
+    positive_ints(batch_size=batch_size)
+    dev = resolve_device(device)
+    layers = counted_layers(encoder)
+    rows: list[list[torch.Tensor]] = []
+    macs: dict[int, int] = {}
+
+    def hook(i: int):
+        def record(module, inputs, output):
+            rows[-1].append((inputs[0] != 0).flatten(1).float().mean(1).cpu())
+            macs[i] = _macs(module, output)
+        return record
+
+    handles = [m.register_forward_hook(hook(i)) for i, (_, m) in enumerate(layers)]
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        batches = []
+        for i in range(0, len(x), batch_size):
+            rows.append([])
+            encoder.encode(x[i:i + batch_size].to(dev))
+            batches.append(torch.stack(rows[-1], 1))
+    finally:
+        for h in handles:
+            h.remove()
+        encoder.train(was_training)
+    if len(macs) != len(layers) or batches[0].shape[1] != len(layers):
+        raise ValueError("every counted layer must run exactly once per forward pass")
+    return DensityReport([name for name, _ in layers], torch.cat(batches),
+                         torch.tensor([macs[i] for i in range(len(layers))],
+                                      dtype=torch.float64))
+
+
+def soft_density(encoder: nn.Module, x: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    r"""The differentiable :math:`\ell_0` surrogate: per input, the mean over the ReLUs of
+    :math:`\operatorname{mean}_j \sigma(z_j / \tau)`, where :math:`z` is the ReLU's input
+    (a unit counts as on when :math:`z_j \gg \tau`, off when :math:`z_j \ll -\tau`). Unlike
+    the share of non-zero outputs it has a gradient for units that are off. Runs
+    ``encoder.encode`` in its current mode; returns ``(N,)``."""
+    check_batch(x)
+    if not temperature > 0:
+        raise ValueError(f"temperature={temperature!r} must be > 0")
+    terms: list[torch.Tensor] = []
+
+    def record(module, inputs):
+        # the sigmoid keeps its own output: an in-place ReLU may then overwrite z safely
+        terms.append(torch.sigmoid(inputs[0].float() / temperature).flatten(1).mean(1))
+
+    handles = [m.register_forward_pre_hook(record) for m in encoder.modules()
+               if isinstance(m, nn.ReLU)]
+    if not handles:
+        raise ValueError(f"{type(encoder).__name__} has no nn.ReLU module to measure")
+    try:
+        encoder.encode(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return torch.stack(terms, 1).mean(1)
