@@ -47,14 +47,14 @@ SETTINGS: dict[str, dict] = {
               "mark_fraction": 0.5, "n_decoys": 99, "smoothness": 7, "n_views": 4,
               "n_permutations": 999, "group_size": 8, "n_global": 2, "n_local": 2,
               "local_scale": [0.2, 0.5], "copy_budget": 64, "prune": [0.5],
-              "finetune_epochs": [1], "defence_share": 1.0, "early_stop_epochs": 2,
+              "finetune_epochs": [1], "defence_share": 1.0, "early_stop_epochs": 2, "noise_std": 0.1,
               "alpha": 0.01},
     "laptop": {"n_probe": 50, "shares": [1.0, 0.5, 0.25, 0.1], "budget": 10000,
                "epsilon": 8 / 255, "mark_fraction": 0.5, "n_decoys": 199, "smoothness": 7,
                "n_views": 6, "n_permutations": 9999, "group_size": 16, "n_global": 2,
                "n_local": 4, "local_scale": [0.2, 0.5], "copy_budget": 600,
                "prune": [0.5], "finetune_epochs": [5], "defence_share": 0.1,
-               "early_stop_epochs": 50, "alpha": 0.01},
+               "early_stop_epochs": 50, "noise_std": 0.1, "alpha": 0.01},
     # CIFAR-10: the owner's 5,000 images; trainers spend the profile's 200 epochs over 50,000
     # images; copies and defences as chapter 06 and 02 make them
     "paper": {"n_probe": 1000, "shares": [1.0, 0.5, 0.25, 0.1, 0.05],
@@ -62,7 +62,7 @@ SETTINGS: dict[str, dict] = {
               "n_decoys": 999, "smoothness": 8, "n_views": 10, "n_permutations": 9999,
               "group_size": 32, "n_global": 2, "n_local": 6, "local_scale": [0.05, 0.4],
               "copy_budget": 5000, "prune": [0.3, 0.6], "finetune_epochs": [5, 20],
-              "defence_share": 0.1, "early_stop_epochs": 100, "alpha": 0.01},
+              "defence_share": 0.1, "early_stop_epochs": 100, "noise_std": 0.1, "alpha": 0.01},
 }
 
 CLAIMS: list[Claim] = [
