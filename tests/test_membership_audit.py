@@ -37,7 +37,7 @@ def test_a_set_with_stable_views_is_flagged(test):
 def test_exchangeable_sets_are_not_flagged_and_p_is_uniform():
     ps = []
     rng = np.random.default_rng(0)
-    for _ in range(200):
+    for _ in range(120):
         a, b = rng.normal(size=30), rng.normal(size=30)
         ps.append((welch_test(a, b)[1], permutation_test(a, b, 199, seed=1)[1]))
     ps = np.array(ps)
