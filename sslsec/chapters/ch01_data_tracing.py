@@ -71,9 +71,10 @@ CLAIMS: list[Claim] = [
           "is flagged (p < 0.01) by at least one test"),
     Claim("innocent_flagged", "<=", 0, 0,
           "no test flags any encoder that never saw the owner's images (count of flags)"),
-    Claim("innocent_p_uniformity_ks_p", ">=", 0.01, 0.01,
-          "the p-values of the innocent encoders, all tests, look uniform (Kolmogorov–Smirnov "
-          "p-value against the uniform)"),
+    Claim("innocent_p_uniformity_ks_p", ">=", None, None,
+          "Kolmogorov–Smirnov p-value of the innocent encoders' p-values against the uniform "
+          "(reported: one split and one key for all encoders make them dependent, so the "
+          "pooled sample is not an i.i.d. draw)"),
     Claim("marking_min_psnr_db", ">=", 30.0, 30.0,
           "marking keeps every marked image at ≥ 30 dB PSNR"),
     Claim("marking_probe_accuracy_cost", "<=", 0.01, 0.01,
