@@ -2,17 +2,16 @@
 
 The book's first confidentiality problem. A data owner released images (under a licence that
 forbids training on them); later it meets an encoder behind an API and wants evidence, as a
-hypothesis test with a p-value, that its images were in the encoder's pre-training set —
-without ever accusing an encoder that did not see them. The chapter decides the owner's data
-(its released images, a fraction of them marked before release within an L∞ budget, a
-reference set and probe images it keeps back, a shadow encoder of its own), the suspects
-(encoders pre-trained with the owner's images at several shares of their data under one
-compute budget; encoders pre-trained independently, chapter 06's; stolen, pruned and
-fine-tuned copies of a guilty encoder, made as chapter 06 makes them) and the trainer's
-defences (deduplication, stronger augmentation, early stopping). It builds that world
-(:func:`tracing_setup`) and claims that at least one test flags every guilty encoder whose
-pre-training data hold at least 10 % of the owner's images, that no test flags an innocent
-encoder, and that marking is invisible to people and to the downstream user.
+hypothesis test with a p-value, and never accuse an encoder that did not see them. The chapter
+decides the owner's data (chapter 02's member pool, a fraction of it marked before release within
+an L∞ budget; the non-member pool as its kept-back reference; probe images; a shadow encoder of
+its own), the suspects (chapter 02's long-trained victim and the standard encoder, which saw the
+originals; trainers who saw the marked release as 100 % to 10 % of their data under one compute
+budget; chapter 06's independently pre-trained encoders; stolen, pruned and fine-tuned copies
+made as chapter 06 makes them) and the trainer's defences (deduplication, stronger augmentation,
+early stopping). It builds that world (:func:`tracing_setup`) and claims that the long-trained
+encoder is flagged, that no innocent encoder is, and that marking is invisible to people and to
+the downstream user; at laptop scale the equal-budget trainers leave no trace (reported).
 """
 
 from __future__ import annotations
