@@ -135,8 +135,10 @@ ATTACKERS: dict[str, tuple[str, str, tuple[float, float]]] = {
     "inversion": ("curious provider\n(03 reconstruction, 04 attribute)", "api", (6.2, 4.7)),
     "adversarial": ("input attacker\n(09 evasion)", "users", (9.0, 0.6)),
     "owner": ("owner's check\n(06 watermark)", "encoder", (3.6, 4.7)),
-    "sponge_trainer": ("malicious trainer\n(10 sponge poisoning)", "encoder", (1.0, 4.7)),
+    "sponge_trainer": ("malicious trainer\n(10 sponge poisoning)", "encoder", (2.3, 4.7)),
     "sponge": ("costly queries\n(10 sponges, slowdown)", "api", (9.0, 4.7)),
+    "auditor": ("data owner's audit\n(01 tracing: marks,\nthen queries the API)", "data",
+                (0.9, 4.7)),
 }
 
 _BOXES = {
@@ -209,6 +211,36 @@ def layer_density_bars(densities: dict[str, torch.Tensor | Sequence[float]],
     return ax
 
 
+# --- chapter 01: audits as hypothesis tests ------------------------------------------------------
+
+def _log10p(p: np.ndarray) -> np.ndarray:
+    return -np.log10(np.clip(np.asarray(p, float), 1e-300, 1.0))
+
+
+def audit_bars(table, alpha: float = 0.01, ax: Axes | None = None) -> Axes:
+    """−log10 p of every suspect (rows) under every test (``method`` column), grouped by the
+    suspect's ``group``, with the line of ``alpha``. ``table``: a DataFrame with columns
+    ``suspect``, ``group``, ``method``, ``p-value``."""
+    needed = {"suspect", "group", "method", "p-value"}
+    if not needed <= set(table.columns):
+        raise ValueError(f"table needs the columns {sorted(needed)}; got {list(table.columns)}")
+    data = table.assign(**{"−log10 p": _log10p(table["p-value"])})
+    order = list(dict.fromkeys(data["suspect"]))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.32 * len(order) + 1.5))
+    sns.barplot(data, y="suspect", x="−log10 p", hue="method", order=order, ax=ax,
+                orient="h")
+    ax.axvline(-np.log10(alpha), color="k", ls="--", lw=1)
+    ax.text(-np.log10(alpha), -0.7, f" p = {alpha:g}", fontsize=8, va="bottom")
+    groups = data.drop_duplicates("suspect").set_index("suspect")["group"]
+    for tick in ax.get_yticklabels():
+        tick.set_text(f"{tick.get_text()}  [{groups[tick.get_text()]}]")
+    ax.set_yticks(ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()], fontsize=8)
+    ax.set_ylabel("")
+    sns.despine(ax=ax)
+    return ax
+
+
 def latency_histogram(latencies: dict[str, np.ndarray], ax: Axes | None = None,
                       title: str = "latency of single queries") -> Axes:
     """Overlaid histograms of per-query latencies (seconds, drawn in µs), each with its
@@ -227,6 +259,27 @@ def latency_histogram(latencies: dict[str, np.ndarray], ax: Axes | None = None,
     return ax
 
 
+def power_by_share(table, alpha: float = 0.01, ax: Axes | None = None) -> Axes:
+    """−log10 p against the owner's share of the pre-training data, one line per test.
+    ``table``: columns ``share``, ``method``, ``p-value``."""
+    needed = {"share", "method", "p-value"}
+    if not needed <= set(table.columns):
+        raise ValueError(f"table needs the columns {sorted(needed)}; got {list(table.columns)}")
+    data = table.assign(**{"−log10 p": _log10p(table["p-value"])})
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    sns.lineplot(data, x="share", y="−log10 p", hue="method", style="method", markers=True,
+                 ax=ax)
+    ax.axhline(-np.log10(alpha), color="k", ls="--", lw=1)
+    ax.set_xscale("log")
+    shares = sorted(data["share"].unique())
+    ax.set_xticks(shares, [f"{s:.0%}" for s in shares])
+    ax.minorticks_off()
+    ax.set_xlabel("owner's share of the pre-training images")
+    sns.despine(ax=ax)
+    return ax
+
+
 def dial(values: Sequence, render, description: str = "value"):
     """An ipywidgets explorer over precomputed results: a slider over ``values`` that calls
     ``render(value)`` (which draws, and returns a one-line summary: the widget's
@@ -239,3 +292,58 @@ def dial(values: Sequence, render, description: str = "value"):
     slider = widgets.SelectionSlider(options=values, value=values[len(values) // 2],
                                      description=description, continuous_update=False)
     return widgets.interactive(render, value=slider)
+
+
+def uniform_qq(p_values: Sequence[float]) -> Figure:
+    """A histogram of ``p_values`` and their QQ plot against the uniform distribution (what
+    p-values of a valid test look like where the null hypothesis holds)."""
+    p = np.sort(np.asarray(p_values, float))
+    if p.size == 0 or np.any((p < 0) | (p > 1)):
+        raise ValueError("p_values must be a non-empty sequence of numbers in [0, 1]")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.hist(p, bins=np.linspace(0, 1, 11), color="#6baed6", ec="white")
+    left.axhline(len(p) / 10, color="k", ls="--", lw=1)
+    left.set(xlabel="p-value", ylabel="count", title="histogram (dashed: uniform)")
+    expected = (np.arange(1, len(p) + 1) - 0.5) / len(p)
+    right.plot(expected, p, "o", ms=4)
+    right.plot([0, 1], [0, 1], "k--", lw=1)
+    right.set(xlabel="uniform quantile", ylabel="observed p-value", title="QQ plot")
+    sns.despine(fig)
+    fig.tight_layout()
+    return fig
+
+
+def audit_size_dial(sweep, alpha: float = 0.01):
+    """An ipywidgets dial over precomputed audits: ``sweep`` (columns ``suspect``, ``images``,
+    ``p-value``) holds each suspect's p-value with the first ``images`` images; the slider picks
+    ``images`` and the bar chart shows −log10 p of every suspect. Nothing is computed in the
+    callback; its return value (−log10 p per suspect) is the dial's ``result``."""
+    import ipywidgets as widgets
+
+    needed = {"suspect", "images", "p-value"}
+    if not needed <= set(sweep.columns):
+        raise ValueError(f"sweep needs the columns {sorted(needed)}; got {list(sweep.columns)}")
+    sizes = sorted(sweep["images"].unique())
+
+    def show(n):
+        view = sweep[sweep["images"] == n]
+        heights = pd_series(view["suspect"], _log10p(view["p-value"]))
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.bar(list(heights.index), heights.values, color="#6baed6")
+        ax.axhline(-np.log10(alpha), color="k", ls="--", lw=1)
+        ax.set(ylabel="−log10 p", title=f"membership audit with {n} owner and {n} reference "
+               "images")
+        ax.tick_params(axis="x", labelsize=8)
+        sns.despine(ax=ax)
+        plt.show()
+        return heights
+
+    return widgets.interactive(show, n=widgets.SelectionSlider(options=sizes,
+                                                                 value=sizes[-1]))
+
+
+def pd_series(index, values):
+    """A pandas Series (pandas is imported only where a figure needs it)."""
+    import pandas as pd
+
+    return pd.Series(np.asarray(values, float), index=list(index))

@@ -14,7 +14,7 @@ from sslsec.claims import Claim
 from sslsec.profiles import PROFILES, get_profile
 
 PACKAGE = Path(chapters.__file__).resolve().parents[1]
-NAMES = ["00_foundations", "02_membership_inference", "03_reconstruction",
+NAMES = ["00_foundations", "01_data_tracing", "02_membership_inference", "03_reconstruction",
          "04_attribute_and_property_inference", "05_hyperparameter_stealing",
          "06_parameter_stealing", "07_backdoors", "08_poisoning", "09_evasion",
          "10_resource_depletion"]
@@ -83,11 +83,11 @@ def test_merging_refuses_colliding_settings():
 
 def test_unknown_chapter_or_profile_names_the_allowed_ones():
     with pytest.raises(ValueError, match="chapter='99_nothing' has no settings; allowed: "
-                       "00_foundations, 02_membership_inference"):
+                       "00_foundations, 01_data_tracing, 02_membership_inference"):
         chapters.settings("99_nothing", "laptop")
-    with pytest.raises(ValueError, match="chapter='01_data_tracing' is unknown; allowed: "
-                       "00_foundations"):
-        chapters.module("01_data_tracing")
+    with pytest.raises(ValueError, match="chapter='11_nothing' is unknown; allowed: "
+                       "00_foundations, 01_data_tracing"):
+        chapters.module("11_nothing")
     with pytest.raises(ValueError, match="profile='desktop' is unknown; allowed: smoke, "
                        "laptop, paper"):
         chapters.settings("07_backdoors", "desktop")

@@ -45,3 +45,28 @@ def test_universal_patterns_figure():
     fig = viz.universal_patterns(patterns, rates, 0.15)
     assert len(fig.axes) == 3 and fig.axes[0].get_title() == "UAP, standard encoder"
     plt.close(fig)
+
+
+def test_chapter_01_figures_and_dial():
+    import numpy as np
+    import pandas as pd
+
+    table = pd.DataFrame({"suspect": ["a", "a", "b", "b"], "group": ["g", "g", "i", "i"],
+                          "method": ["m1", "m2", "m1", "m2"], "p-value": [1e-5, 0.3, 0.5, 0.9]})
+    assert viz.audit_bars(table).get_xlabel() == "−log10 p"
+    shares = table.assign(share=[1.0, 1.0, 0.1, 0.1])
+    assert len(viz.power_by_share(shares).lines) >= 2
+    assert len(viz.uniform_qq([0.1, 0.5, 0.9]).axes) == 2
+    with pytest.raises(ValueError, match="p_values must be"):
+        viz.uniform_qq([1.5])
+    with pytest.raises(ValueError, match="table needs the columns"):
+        viz.audit_bars(table.drop(columns="group"))
+    sweep = pd.DataFrame({"suspect": ["a", "b", "a", "b"], "images": [10, 10, 100, 100],
+                          "p-value": [0.2, 0.5, 1e-4, 0.4]})
+    dial = viz.audit_size_dial(sweep)
+    before = dial.result.copy()
+    assert np.isclose(before["a"], 4)
+    dial.children[0].value = 10  # headless: move the slider, the chart follows
+    assert not before.equals(dial.result) and np.isclose(dial.result["a"], -np.log10(0.2))
+    with pytest.raises(ValueError, match="sweep needs the columns"):
+        viz.audit_size_dial(sweep.drop(columns="images"))

@@ -17,6 +17,7 @@ from types import ModuleType
 
 from sslsec.chapters import (
     ch00_foundations,
+    ch01_data_tracing,
     ch02_membership_inference,
     ch03_reconstruction,
     ch04_attribute_and_property_inference,
@@ -31,6 +32,7 @@ from sslsec.chapters import (
 #: every chapter module, by chapter name (``"07_backdoors"``), in the book's order
 CHAPTERS: dict[str, ModuleType] = {m.NAME: m for m in (
     ch00_foundations,
+    ch01_data_tracing,
     ch02_membership_inference,
     ch03_reconstruction,
     ch04_attribute_and_property_inference,

@@ -1,0 +1,229 @@
+"""Chapter 01, data tracing and auditing: was my data used to pre-train this encoder?
+
+The book's first confidentiality problem. A data owner released images (under a licence that
+forbids training on them); later it meets an encoder behind an API and wants evidence, as a
+hypothesis test with a p-value, and never accuse an encoder that did not see them. The chapter
+decides the owner's data (chapter 02's member pool, a fraction of it marked before release within
+an L∞ budget; the non-member pool as its kept-back reference; probe images; a shadow encoder of
+its own), the suspects (chapter 02's long-trained victim and the standard encoder, which saw the
+originals; trainers who saw the marked release as 100 % to 10 % of their data under one compute
+budget; chapter 06's independently pre-trained encoders; stolen, pruned and fine-tuned copies
+made as chapter 06 makes them) and the trainer's defences (deduplication, stronger augmentation,
+early stopping). It builds that world (:func:`tracing_setup`) and claims that the long-trained
+encoder is flagged, that no innocent encoder is, and that marking is invisible to people and to
+the downstream user; at laptop scale the equal-budget trainers leave no trace (reported).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from sslsec.attacks.encoder_stealing import stolen_copy
+from sslsec.attacks.radioactive_marking import MarkingKey, make_marking_key, mark_images
+from sslsec.attacks.watermark_removal import finetuned_copy, prune_encoder
+from sslsec.chapters import ch06_parameter_stealing as stealing
+from sslsec.chapters._common import chapter_functions
+from sslsec.chapters.ch02_membership_inference import membership_setup
+from sslsec.claims import Claim
+from sslsec.data import pools, pretrain_set
+from sslsec.models import Encoder
+from sslsec.pretrain import PretrainConfig
+from sslsec.profiles import AugmentConfig, Profile
+from sslsec.zoo import EncoderSpec, ZooEntry, profile_encoder, train_or_load
+
+NAME = "01_data_tracing"
+
+SETTINGS: dict[str, dict] = {
+    # the owner's images are chapter 02's member pool (its non-member pool is the owner's
+    # kept-back reference); probe images for the marking test; the trainers' shares of the
+    # owner's data and their compute budget (image passes per encoder); the mark (L∞ budget,
+    # share of the released images marked, decoy patterns); the tests' queries; the copies of
+    # the guilty encoder; the trainer's defences
+    "smoke": {"n_probe": 16, "shares": [1.0, 0.25], "budget": 256, "epsilon": 8 / 255,
+              "mark_fraction": 0.5, "n_decoys": 99, "smoothness": 7, "n_views": 4,
+              "n_permutations": 999, "group_size": 8, "n_global": 2, "n_local": 2,
+              "local_scale": [0.2, 0.5], "copy_budget": 64, "prune": [0.5],
+              "finetune_epochs": [1], "defence_share": 1.0, "early_stop_epochs": 2,
+              "noise_std": 0.1, "alpha": 0.01},
+    "laptop": {"n_probe": 50, "shares": [1.0, 0.5, 0.25, 0.1], "budget": 10000,
+               "epsilon": 8 / 255, "mark_fraction": 0.5, "n_decoys": 199, "smoothness": 7,
+               "n_views": 6, "n_permutations": 9999, "group_size": 16, "n_global": 2,
+               "n_local": 4, "local_scale": [0.2, 0.5], "copy_budget": 600,
+               "prune": [0.5], "finetune_epochs": [5], "defence_share": 0.1,
+               "early_stop_epochs": 50, "noise_std": 0.1, "alpha": 0.01},
+    # CIFAR-10: the owner's 5,000 images; trainers spend the profile's 200 epochs over 50,000
+    # images; copies and defences as chapter 06 and 02 make them
+    "paper": {"n_probe": 1000, "shares": [1.0, 0.5, 0.25, 0.1, 0.05],
+              "budget": 10_000_000, "epsilon": 8 / 255, "mark_fraction": 0.5,
+              "n_decoys": 999, "smoothness": 8, "n_views": 10, "n_permutations": 9999,
+              "group_size": 32, "n_global": 2, "n_local": 6, "local_scale": [0.05, 0.4],
+              "copy_budget": 5000, "prune": [0.3, 0.6], "finetune_epochs": [5, 20],
+              "defence_share": 0.1, "early_stop_epochs": 100, "noise_std": 0.1, "alpha": 0.01},
+}
+
+CLAIMS: list[Claim] = [
+    Claim("long_trained_flagged", ">=", 1.0, 1.0,
+          "a trainer that pre-trained long on the owner's images alone (chapter 02's victim) "
+          "is flagged (p < 0.01) by at least one test"),
+    Claim("innocent_flagged", "<=", 0, 0,
+          "no test flags any encoder that never saw the owner's images (count of flags)"),
+    Claim("innocent_p_uniformity_ks_p", ">=", None, None,
+          "Kolmogorov–Smirnov p-value of the innocent encoders' p-values against the uniform "
+          "(reported: one split and one key for all encoders make them dependent, so the "
+          "pooled sample is not an i.i.d. draw)"),
+    Claim("marking_min_psnr_db", ">=", 30.0, 30.0,
+          "marking keeps every marked image at ≥ 30 dB PSNR"),
+    Claim("marking_probe_accuracy_cost", "<=", 0.01, 0.01,
+          "an encoder pre-trained on the marked release is within 1 point of one pre-trained "
+          "on the clean originals (linear probe, MNIST)"),
+    Claim("guilty_flagged_share_ge_10pct", ">=", None, 1.0,
+          "share of the equal-budget trainers with ≥ 10 % of the owner's images that at least "
+          "one test flags (reported here: at laptop scale they pass too few times over each "
+          "image to leave a trace)"),
+    Claim("copies_flagged", ">=", None, None,
+          "share of the long-trained encoder's stolen, pruned and fine-tuned copies flagged "
+          "(reported)"),
+    Claim("dedup_marked_removed", ">=", None, None,
+          "share of the marked images that near-duplicate removal drops (reported)"),
+    Claim("early_stop_membership_log10p", ">=", None, None,
+          "−log10 p of the membership audit once the long-trained encoder is stopped early "
+          "(reported; 2 = p of 0.01)"),
+]
+
+
+#: ``settings(profile)`` (a copy) and ``check(metrics, profile)``
+settings, check = chapter_functions(NAME, SETTINGS)
+
+
+@dataclass
+class TracingSetup:
+    """Chapter 01's world: the owner's images (clean originals and the marked release), its
+    marking key, the reference and probe images it kept back, its shadow encoder, the other
+    images a trainer mixes with the owner's, the trainers that pre-trained on the owner's
+    originals (chapter 02's leaky victim, the profile's standard encoder), the encoders
+    pre-trained independently of the owner (chapter 06's) and the thief's images."""
+
+    settings: dict
+    original: torch.Tensor
+    released: torch.Tensor
+    marked: torch.Tensor  # boolean mask over the released images
+    key: MarkingKey
+    reference: torch.Tensor
+    probe: torch.Tensor
+    filler: torch.Tensor
+    shadow: ZooEntry
+    leaky: ZooEntry
+    leaky_recipe: PretrainConfig
+    standard: ZooEntry | None
+    standard_share: float
+    innocent: dict[str, ZooEntry]
+    thief_images: torch.Tensor
+
+
+def tracing_setup(profile: Profile, seed: int = 0, progress: bool = True) -> TracingSetup:
+    """The owner's images are chapter 02's member pool and its reference the non-member pool
+    (a random split of one pool); chapter 02's victim pre-trained on the originals for long
+    with weak augmentations. The owner marks a fraction of its images before release; its
+    probe images are held-out images that no encoder of the chapter trains on; its shadow
+    encoder is pre-trained on its own public images (the held-out images the thief of chapter
+    06 queries). The other images of the pre-training pool fill the trainers' sets. Sizes
+    from :data:`SETTINGS`."""
+    s = settings(profile.name)
+    leaky = membership_setup(profile, seed, progress)
+    original, reference = leaky.parts["member"].x, leaky.parts["nonmember"].x
+    train = pools(profile.pretrain_dataset, seed)["train"]
+    used = {tuple(r.tolist()) for part in leaky.parts.values() for r in part.x.flatten(1)}
+    filler = train.x[[tuple(r.tolist()) not in used for r in train.x.flatten(1)]]
+    key = make_marking_key(original.shape[1], original.shape[-1], s["epsilon"], s["n_decoys"],
+                           s["smoothness"], seed=1000 + seed)
+    released, marked = mark_images(original, key, s["mark_fraction"], seed)
+    world = stealing.stealing_setup(profile, seed, progress)
+    n_eval = stealing.settings(profile.name)["n_eval"]
+    if s["n_probe"] > n_eval:
+        raise ValueError(f"n_probe={s['n_probe']} exceeds the {n_eval} held-out images that "
+                         "no encoder of the chapter trains on")
+    probe = pools(profile.pretrain_dataset, seed)["test"].x[: s["n_probe"]]
+    thief = world.query_pools[profile.pretrain_dataset]
+    shadow = profile_encoder(profile, 100 + seed, progress, data=thief)
+    pretrained_on = {tuple(r.tolist()) for r in pretrain_set(profile, seed).x.flatten(1)}
+    inside = all(tuple(r.tolist()) in pretrained_on for r in original.flatten(1))
+    standard = world.victim if inside else None
+    innocent = stealing.others_encoders(profile, world, progress)
+    return TracingSetup(s, original, released, marked, key, reference, probe, filler, shadow,
+                        leaky.victim, leaky.recipe, standard,
+                        len(original) / profile.n_pretrain if inside else 0.0, innocent,
+                        thief.x)
+
+
+def pretraining_images(world: TracingSetup, share: float, clean: bool = False) -> torch.Tensor:
+    """A trainer's pre-training set in which the owner's released images (or, with ``clean``,
+    their unmarked originals) make up ``share`` of the images; the rest are other images of
+    the same distribution."""
+    if not isinstance(share, int | float) or not 0 < share <= 1:
+        raise ValueError(f"share={share!r} must be in (0, 1]")
+    owner = world.original if clean else world.released
+    total = round(len(owner) / share)
+    if total - len(owner) > len(world.filler):
+        raise ValueError(f"share={share} needs {total - len(owner)} other images; only "
+                         f"{len(world.filler)} are available")
+    return torch.cat([owner, world.filler[:total - len(owner)]])
+
+
+def trainer_encoder(profile: Profile, world: TracingSetup, share: float, seed: int = 0,
+                    progress: bool = True, clean: bool = False,
+                    augment: AugmentConfig | None = None,
+                    images: torch.Tensor | None = None) -> ZooEntry:
+    """An encoder pre-trained on :func:`pretraining_images` (or on ``images``) with chapter
+    02's recipe — weak augmentations (or ``augment``) — for the chapter's compute ``budget``
+    (image passes): a trainer with more images passes over each fewer times."""
+    x = pretraining_images(world, share, clean) if images is None else images
+    epochs = max(1, world.settings["budget"] // len(x))
+    cfg = dataclasses.replace(world.leaky_recipe, epochs=epochs,
+                              batch_size=min(world.leaky_recipe.batch_size, len(x)), seed=seed,
+                              augment=augment or world.leaky_recipe.augment)
+    what = "clean" if clean else "released"
+    spec = EncoderSpec(profile.arch, x.shape[1], x.shape[-1], cfg,
+                       f"chapter 01 trainer: {profile.pretrain_dataset} {len(x)} images, "
+                       f"owner's {what} images {share:g}")
+    return train_or_load(spec, x, profile.device, progress=progress)
+
+
+def early_stopped(profile: Profile, world: TracingSetup, epochs: int, seed: int = 0,
+                  progress: bool = True) -> ZooEntry:
+    """Chapter 02's victim stopped after ``epochs`` epochs (the early-stopping defence)."""
+    recipe = dataclasses.replace(world.leaky_recipe, epochs=epochs, seed=seed)
+    spec = EncoderSpec(profile.arch, world.original.shape[1], world.original.shape[-1], recipe,
+                       "chapter 01 victim")
+    return train_or_load(spec, world.original, profile.device, progress=progress)
+
+
+def guilty_copies(profile: Profile, world: TracingSetup, parent: ZooEntry, seed: int = 0,
+                  progress: bool = True) -> dict[str, tuple[str, Encoder]]:
+    """A thief's copies of ``parent``, made as chapter 06 makes them (the same zoo entries):
+    stolen through the API with StolenEncoder (``copy_budget`` of the thief's images, chapter
+    06's training), pruned, and fine-tuned on the thief's images. Name -> (kind, encoder)."""
+    s, st = world.settings, stealing.settings(profile.name)
+    x = world.thief_images[: s["copy_budget"]]
+    copies: dict[str, tuple[str, Encoder]] = {}
+    stolen = stolen_copy(parent, x, "stolenencoder", epochs=st["epochs"],
+                         batch_size=st["batch_size"], augment=profile.augment,
+                         device=profile.device, seed=seed, progress=progress)
+    copies[f"stolen ({len(x)} queries)"] = ("stolen", stolen.surrogate)
+    for amount in s["prune"]:
+        copies[f"pruned {amount:.0%}"] = ("pruned", prune_encoder(parent.encoder, amount))
+    for epochs in s["finetune_epochs"]:
+        config = PretrainConfig.from_profile(profile, epochs=epochs, lr=st["finetune_lr"],
+                                             batch_size=min(st["finetune_batch_size"],
+                                                            len(world.thief_images)),
+                                             seed=seed)
+        tuned = finetuned_copy(parent, world.thief_images, config, profile.device, progress)
+        copies[f"fine-tuned {epochs} epochs"] = ("fine-tuned", tuned.encoder)
+    return copies
+
+
+def noisy_augment(augment: AugmentConfig, noise_std: float) -> AugmentConfig:
+    """``augment`` plus Gaussian pixel noise on half of the views."""
+    return dataclasses.replace(augment, noise_std=noise_std, noise_p=0.5)
