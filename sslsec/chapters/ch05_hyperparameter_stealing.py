@@ -64,6 +64,10 @@ CLAIMS: list[Claim] = [
           "a meta-classifier names held-out victims' pre-training recipes at least twice "
           "as often as chance"),
     Claim("recipe_accuracy", ">=", None, None, "recipe accuracy (reported)"),
+    Claim("recipe_leave_one_out_accuracy", ">=", None, None,
+          "recipe accuracy, every encoder the victim in turn (reported)"),
+    Claim("recipe_worst_accuracy", ">=", None, None,
+          "... for the recipe named right least often (reported)"),
 ]
 
 
