@@ -16,7 +16,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils import benchmark
 from tqdm.auto import tqdm
 
 from sslsec.checks import positive_ints
@@ -218,6 +217,9 @@ def query_latency(model: EarlyExitEncoder, x: torch.Tensor, threshold: float,
     """Wall-clock latency of each input of ``x`` sent as its own query (batch of one) on the
     CPU, timed with ``torch.utils.benchmark.Timer`` (``repeats`` runs each, after a warm-up;
     the median kept) with ``threads`` intra-op threads."""
+    # imported here: importing torch.utils.benchmark logs a CUDA notice on stderr
+    from torch.utils import benchmark
+
     check_batch(x, model.in_channels)
     check_threshold(threshold)
     positive_ints(repeats=repeats, threads=threads)

@@ -259,9 +259,14 @@ def test_hardware_fingerprint_round_trips_and_names_differences(tmp_path):
     zoo.write_made_on(tmp_path, here)
     assert zoo.read_made_on(tmp_path) == here
     assert zoo.hardware_differences(zoo.read_made_on(tmp_path), here) == []
-    elsewhere = {**here, "cpu_capability": "AVX2", "bf16": "False", "cpu": "another model"}
+    # another processor than this one, whichever this is
+    other_capability = "AVX512" if here["cpu_capability"] == "AVX2" else "AVX2"
+    other_bf16 = "False" if here["bf16"] == "True" else "True"
+    elsewhere = {**here, "cpu_capability": other_capability, "bf16": other_bf16,
+                 "cpu": "another model"}
     assert zoo.hardware_differences(here, elsewhere) == [
-        f"cpu_capability: {here['cpu_capability']} -> AVX2", f"bf16: {here['bf16']} -> False"]
+        f"cpu_capability: {here['cpu_capability']} -> {other_capability}",
+        f"bf16: {here['bf16']} -> {other_bf16}"]
 
 
 def test_shipped_zoo_records_the_hardware_that_made_it():
