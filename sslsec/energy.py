@@ -5,7 +5,8 @@ activation is zero; a dense one skips none. The energy of a forward pass is then
 order, the multiply–accumulates (MACs) that meet a non-zero input. :func:`energy_ratio` is that
 model; :func:`activation_density` measures its inputs with hooks on every convolution and
 linear layer; :func:`soft_density` is the smooth surrogate that attacks and training can
-differentiate (the share of ReLU inputs above zero, each counted as a sigmoid).
+differentiate (the share of ReLU inputs above zero, each counted as a sigmoid), and
+:func:`soft_energy` the energy model itself made smooth, which sponge attacks ascend.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from sslsec.augment import check_images
@@ -149,3 +151,49 @@ def soft_density(encoder: nn.Module, x: torch.Tensor, temperature: float = 0.1) 
         for h in handles:
             h.remove()
     return torch.stack(terms, 1).mean(1)
+
+
+def soft_energy(encoder: nn.Module, x: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    r"""The differentiable energy model: :func:`energy_ratio` with each layer's share of
+    non-zero inputs replaced by a smooth count,
+
+    .. math:: \tilde E = \frac{\sum_l \tilde d_l\, M_l}{\sum_l M_l},\qquad
+              \tilde d_l = \operatorname{mean}_j \tanh(a_{l,j} / \tau)
+
+    where :math:`a_l \ge 0` is what enters layer :math:`l` (after its ReLU and pooling, as the
+    energy counts it). A unit that is off has :math:`a = 0` and ReLU's gradient 0 there, so on
+    the backward pass each ReLU passes the gradient of :math:`\tau\,\mathrm{softplus}(z/\tau)`,
+    i.e. :math:`\sigma(z/\tau)` (a straight-through estimate; the forward values are the
+    encoder's own). Runs ``encoder.encode`` in its current mode; returns ``(N,)``."""
+    check_batch(x)
+    if not temperature > 0:
+        raise ValueError(f"temperature={temperature!r} must be > 0")
+    relu_inputs: list[torch.Tensor] = []
+    terms: list[torch.Tensor] = []
+    macs: list[float] = []
+
+    def keep_input(module, inputs):  # an in-place ReLU overwrites z: keep a copy
+        relu_inputs.append(inputs[0].clone())
+
+    def smooth_gradient(module, inputs, output):
+        soft = temperature * F.softplus(relu_inputs.pop() / temperature)
+        return soft + (output - soft).detach()  # ReLU's values, softplus's gradient
+
+    def count(module, inputs):
+        terms.append(torch.tanh(inputs[0].float() / temperature).flatten(1).mean(1))
+
+    def record_macs(module, inputs, output):
+        macs.append(float(_macs(module, output)))
+
+    relus = [m for m in encoder.modules() if isinstance(m, nn.ReLU)]
+    handles = [m.register_forward_pre_hook(keep_input) for m in relus]
+    handles += [m.register_forward_hook(smooth_gradient) for m in relus]
+    for _, m in counted_layers(encoder):
+        handles += [m.register_forward_pre_hook(count), m.register_forward_hook(record_macs)]
+    try:
+        encoder.encode(x)
+    finally:
+        for h in handles:
+            h.remove()
+    weights = torch.tensor(macs, device=terms[0].device)
+    return torch.stack(terms, 1) @ (weights / weights.sum())

@@ -128,3 +128,45 @@ def test_assign_grade_solutions_and_student_version(master, tmp_path):
     assert all(s == 0 for s, _ in scores.values()), scores
     results = json.loads((tmp_path / "stu" / "results.json").read_text())
     assert any("❌" in (t.get("output") or "") for t in results["tests"])
+
+
+def multiple_choice(master: Path) -> list[tuple[str, dict[str, str], str | None]]:
+    """Each multiple-choice question of ``master`` (a markdown cell that asks to set ``qN`` to a
+    letter, its options as ``- (x) text`` items): its name, options and the answer its solution
+    cell sets."""
+    cells = nbformat.read(master, as_version=4).cells
+    found = []
+    for i, cell in enumerate(cells):
+        asked = re.search(r"Set `(q\w+)` to", cell.source) if cell.cell_type == "markdown" else None
+        if not asked:
+            continue
+        name, options, current = asked.group(1), {}, None
+        for line in cell.source.splitlines():
+            item = re.match(r"- \((\w)\) (.*)", line)
+            if item:
+                current = item.group(1)
+                options[current] = item.group(2).strip()
+            elif current and line.startswith("  "):
+                options[current] += " " + line.strip()
+            else:
+                current = None
+        answer = next((m.group(1) for later in cells[i + 1:i + 6] if later.cell_type == "code"
+                       for m in [re.search(rf"^{name}\s*=\s*[\"'](\w)[\"']", later.source,
+                                           re.M)] if m), None)
+        found.append((name, options, answer))
+    return found
+
+
+def test_the_right_option_is_not_a_giveaway():
+    """In each chapter the correct option is the longest in at most half of its multiple-choice
+    questions (a student who picks the longest option must not pass)."""
+    by_chapter: dict[str, list[bool]] = {}
+    for master in MASTERS:
+        chapter = master.stem[:2]
+        for name, options, answer in multiple_choice(master):
+            assert len(options) >= 3 and answer in options, (master.stem, name, answer)
+            longest = len(options[answer]) == max(len(o) for o in options.values())
+            by_chapter.setdefault(chapter, []).append(longest)
+    assert sum(len(v) for v in by_chapter.values()) >= 10  # the parser finds the questions
+    giveaways = {c: f"{sum(v)} of {len(v)}" for c, v in by_chapter.items() if sum(v) > len(v) / 2}
+    assert not giveaways, giveaways

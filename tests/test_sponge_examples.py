@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from sslsec.attacks.sponge_examples import sponge_attack, sponge_pgd, uniform_images
-from sslsec.energy import activation_density, energy_ratio, soft_density
+from sslsec.energy import activation_density, energy_ratio, soft_density, soft_energy
 from sslsec.models import SmallCNN
 
 
@@ -54,6 +54,27 @@ def test_soft_density_follows_the_relu_inputs():
     # on: hidden (5, 5, -10) → σ ≈ (1, 1, 0); off: hidden 0 → σ = ½ each
     assert soft_density(net, on.view(1, 1, 2, 2)).item() == pytest.approx(2 / 3, abs=1e-3)
     assert soft_density(net, off.view(1, 1, 2, 2)).item() == pytest.approx(0.5)
+
+
+def test_soft_energy_is_the_energy_model_made_smooth():
+    net = TwoLayer()
+    # input (50, 0, 0, 0) (scaled so every count saturates): fc1 reads 1 of 4 non-zero, hidden
+    # (50, 0, -50) → fc2 reads 1 of 3 (tanh(50/τ) ≈ 1, tanh(0) = 0): the hand-computed 5/18
+    x = torch.tensor([[50.0, 0, 0, 0]]).view(1, 1, 2, 2)
+    assert soft_energy(net, x).item() == pytest.approx(5 / 18, abs=1e-4)
+    torch.testing.assert_close(soft_energy(net, x).double(), activation_density(net, x).energy
+                               .double(), atol=1e-4, rtol=0)
+    # at x = 0 every hidden unit is off (z = 0), where ReLU's own gradient is 0; the softplus
+    # still passes σ(0) = ½, so the gradient is more than the first layer's pixel term
+    # 12/18 · ¼ · 1/τ per pixel
+    z = torch.zeros(1, 1, 2, 2, requires_grad=True)
+    (grad,) = torch.autograd.grad(soft_energy(net, z).sum(), z)
+    pixel_term = torch.full_like(z, 12 / 18 * 0.25 / 0.1)
+    assert not torch.allclose(grad, pixel_term)
+    with pytest.raises(ValueError, match="temperature="):
+        soft_energy(net, x, temperature=0)
+    with pytest.raises(ValueError, match="empty batch"):
+        soft_energy(net, torch.zeros(0, 1, 2, 2))
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,12 @@ import pytest
 import torch
 
 from sslsec.attacks.sponge_poisoning import SpongeRegularizer, sponge_poisoning
+from sslsec.data import pretrain_set
 from sslsec.defenses.activation_pruning import prune_activations, relu_batchnorms
 from sslsec.defenses.density_check import DensityFilter, deployment_check
-from sslsec.energy import activation_density, soft_density
+from sslsec.energy import activation_density, soft_energy
 from sslsec.models import SmallCNN
-from sslsec.pretrain import PretrainConfig
-from sslsec.profiles import AugmentConfig
-from sslsec.zoo import DerivedEntry
+from sslsec.zoo import DerivedEntry, profile_encoder
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +24,7 @@ def test_regularizer_rewards_density_on_its_share_of_steps(parent, mnist):
     x = mnist.x[:8]
     always = SpongeRegularizer(weight=2.0, fraction=1.0)
     torch.testing.assert_close(always(parent.encoder, x, None),
-                               -2.0 * soft_density(parent.encoder, x).mean())
+                               -2.0 * soft_energy(parent.encoder, x).mean())
     sometimes = SpongeRegularizer(weight=2.0, fraction=0.3, seed=1)
     with torch.no_grad():
         values = [float(sometimes(parent.encoder, x, None)) for _ in range(40)]
@@ -36,18 +35,26 @@ def test_regularizer_rewards_density_on_its_share_of_steps(parent, mnist):
             SpongeRegularizer(**bad)
 
 
-def test_poisoning_makes_the_encoder_denser(parent, mnist):
-    config = PretrainConfig(epochs=2, batch_size=32, augment=AugmentConfig(crop_scale=(0.5, 1)),
-                            mixed_precision=False)
-    images = mnist.x[:64]
-    poisoned = sponge_poisoning(parent, images, config, weight=5.0, fraction=1.0,
-                                device="cpu")
-    again = sponge_poisoning(parent, images, config, weight=5.0, fraction=1.0, device="cpu")
+def test_poisoning_makes_the_encoder_denser_than_its_clean_twin(smoke, mnist):
+    clean = profile_encoder(smoke, 0, progress=False)
+    images = pretrain_set(smoke, 0).x
+    poisoned = sponge_poisoning(clean, images, weight=5.0, fraction=1.0, device="cpu")
+    again = sponge_poisoning(clean, images, weight=5.0, fraction=1.0, device="cpu")
     assert poisoned.kind == "sponge-poisoned" and again.from_cache
-    held_out = mnist.x[100:164]
-    before = activation_density(parent.encoder, held_out, device="cpu").mean_density()
+    assert poisoned.info["density_steps"] == poisoned.info["steps"] > 0
+    held_out = mnist.x[-64:]
+    before = activation_density(clean.encoder, held_out, device="cpu").mean_density()
     after = activation_density(poisoned.encoder, held_out, device="cpu").mean_density()
     assert after > before
+
+
+def test_poisoning_refuses_other_images_or_a_derived_parent(smoke, parent):
+    clean = profile_encoder(smoke, 0, progress=False)
+    images = pretrain_set(smoke, 0).x
+    with pytest.raises(ValueError, match="images"):
+        sponge_poisoning(clean, images[1:], device="cpu")
+    with pytest.raises(ValueError, match="parent"):
+        sponge_poisoning(parent, images, device="cpu")
 
 
 def test_pruning_caps_every_channels_firing_rate(parent, mnist):

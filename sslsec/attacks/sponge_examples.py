@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from sslsec.attacks.adversarial_examples import random_sign_noise
 from sslsec.checks import positive_ints
-from sslsec.energy import activation_density, check_batch, soft_density
+from sslsec.energy import activation_density, check_batch, soft_energy
 from sslsec.pretrain import show_progress
 from sslsec.profiles import resolve_device
 
@@ -59,7 +59,7 @@ def sponge_pgd(encoder: nn.Module, x: torch.Tensor, epsilon: float = 0.1, steps:
             adv = (clean + noise.to(dev)).clamp(0, 1)
             for _ in range(steps):
                 adv.requires_grad_(True)
-                (grad,) = torch.autograd.grad(soft_density(encoder, adv, temperature).sum(), adv)
+                (grad,) = torch.autograd.grad(soft_energy(encoder, adv, temperature).sum(), adv)
                 with torch.no_grad():
                     adv = adv + step * grad.sign()
                     adv = (clean + (adv - clean).clamp(-epsilon, epsilon)).clamp(0, 1)

@@ -24,7 +24,6 @@ from sslsec.claims import Claim
 from sslsec.data import Splits, downstream_task, pretrain_set
 from sslsec.downstream import ProbeResult, evaluate_encoder
 from sslsec.early_exit import EarlyExitEncoder, train_early_exit
-from sslsec.pretrain import PretrainConfig
 from sslsec.profiles import Profile
 from sslsec.zoo import DerivedEntry, ZooEntry, profile_encoder
 
@@ -34,21 +33,22 @@ SETTINGS: dict[str, dict] = {
     # sponge examples: L∞ budgets (pixels in [0, 1]) swept and the chapter's one, PGD steps,
     # how many natural inputs they start from; the early exit: training epochs of its heads,
     # its confidence threshold (and the thresholds of the dial), the slowdown's budget and
-    # steps, queries timed and repeats per query; sponge poisoning: epochs, the weight of the
-    # density reward and the share of steps that carry it; the defences: the density
-    # filter's quantile and layers, the compute cap, activation pruning's target share
+    # steps, queries timed and repeats per query; sponge poisoning (over the profile's whole
+    # pre-training run): the weight of the density reward and the share of steps that carry
+    # it; the defences: the density filter's quantile and layers, the compute cap, activation
+    # pruning's target share
     "smoke": {"epsilons": [0.1, 0.2], "epsilon": 0.2, "sponge_steps": 3, "n_sponge": 16,
               "exit_epochs": 2, "threshold": 0.9, "thresholds": [0.5, 0.9, 1.0],
               "slowdown_epsilon": 0.1, "slowdown_steps": 3, "n_queries": 12, "repeats": 3,
-              "poison_epochs": 1, "poison_weight": 5.0, "poison_fraction": 0.5,
+              "poison_weight": 1.0, "poison_fraction": 0.5,
               "filter_quantile": 0.99, "filter_layers": 2, "n_reference": 64, "cap": 1,
               "prune_target": 0.75},
-    "laptop": {"epsilons": [0.05, 0.1, 0.2, 0.3], "epsilon": 0.2, "sponge_steps": 20,
+    "laptop": {"epsilons": [0.05, 0.1, 0.2, 0.3], "epsilon": 0.2, "sponge_steps": 40,
                "n_sponge": 64, "exit_epochs": 10, "threshold": 0.9,
                "thresholds": [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0],
                "slowdown_epsilon": 0.1, "slowdown_steps": 20, "n_queries": 100,
-               "repeats": 10, "poison_epochs": 2, "poison_weight": 5.0,
-               "poison_fraction": 0.5, "filter_quantile": 0.99, "filter_layers": 2,
+               "repeats": 10, "poison_weight": 1.0,
+               "poison_fraction": 1.0, "filter_quantile": 0.99, "filter_layers": 2,
                "n_reference": 500, "cap": 1, "prune_target": 0.75},
     # Shumailov et al. and Cinà et al. on CIFAR-10 ResNet-18s: ε = 8/255, 100+ steps;
     # DeepSloth's ε = 8/255 on multi-exit ResNets; the poisoned share and weight of Cinà et al.
@@ -56,8 +56,8 @@ SETTINGS: dict[str, dict] = {
               "sponge_steps": 100, "n_sponge": 1000, "exit_epochs": 30, "threshold": 0.9,
               "thresholds": [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0],
               "slowdown_epsilon": 8 / 255, "slowdown_steps": 50, "n_queries": 1000,
-              "repeats": 20, "poison_epochs": 20, "poison_weight": 5.0,
-              "poison_fraction": 0.5, "filter_quantile": 0.99, "filter_layers": 2,
+              "repeats": 20, "poison_weight": 1.0,
+              "poison_fraction": 1.0, "filter_quantile": 0.99, "filter_layers": 2,
               "n_reference": 5000, "cap": 1, "prune_target": 0.75},
 }
 
@@ -142,11 +142,10 @@ def early_exit_model(profile: Profile, setup: ResourceSetup, seed: int = 0,
 
 def poisoned_encoder(profile: Profile, setup: ResourceSetup, seed: int = 0,
                      progress: bool = True) -> DerivedEntry:
-    """The sponge-poisoned encoder: its last ``poison_epochs`` of pre-training carry the
-    density reward (a derived zoo entry: trained once, then loaded)."""
+    """The sponge-poisoned twin of the chapter's clean encoder: the same recipe, seed and
+    images, with the density reward on a share of the steps of the whole pre-training run (a
+    derived zoo entry: trained once, then loaded)."""
     s = setup.settings
-    return sponge_poisoning(
-        setup.entry, setup.pretrain_images,
-        PretrainConfig.from_profile(profile, epochs=s["poison_epochs"], seed=seed),
-        weight=s["poison_weight"], fraction=s["poison_fraction"], device=profile.device,
-        progress=progress)
+    return sponge_poisoning(setup.entry, setup.pretrain_images, weight=s["poison_weight"],
+                            fraction=s["poison_fraction"], device=profile.device,
+                            progress=progress)
