@@ -140,3 +140,33 @@ def test_no_link_points_at_a_repository_that_does_not_exist(site):
     assert repositories <= ({remote.lower()} if remote.startswith("https://github.com/") else set())
     if not remote:
         assert "mybinder" not in html and "colab.research" not in html
+
+
+def test_no_hidden_test_or_answer_is_published(site):
+    """The site carries the student versions only: no line of a hidden test, and no solution's
+    answer to a multiple-choice question, appears on any page (tags stripped, entities
+    decoded)."""
+    import html as html_lib
+
+    import nbformat
+
+    from sslsec import run
+
+    secrets = set()
+    for master in run.master_paths():
+        for cell in nbformat.read(master, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            if cell.source.lstrip().startswith("# HIDDEN"):
+                # its checks and its unseen inputs (generic lines such as a `with` may recur)
+                secrets |= {line.strip() for line in cell.source.splitlines()[1:]
+                            if re.match(r"(assert |_\w+(, _\w+)* = )", line.strip())
+                            and len(line.strip()) >= 16}
+            secrets |= {m.group(0) for m in re.finditer(r"^q\d+\s*=\s*[\"']\w[\"']",
+                                                        cell.source, re.M)}
+    assert len(secrets) > 20  # the masters' hidden tests were found
+    pages = {p: html_lib.unescape(re.sub(r"<[^>]+>", "", p.read_text(errors="replace")))
+             for p in site.rglob("*.html")}
+    leaks = {(str(p.relative_to(site)), s) for p, text in pages.items() for s in secrets
+             if s in text}
+    assert not leaks, sorted(leaks)[:10]
