@@ -170,3 +170,15 @@ def test_the_right_option_is_not_a_giveaway():
     assert sum(len(v) for v in by_chapter.values()) >= 10  # the parser finds the questions
     giveaways = {c: f"{sum(v)} of {len(v)}" for c, v in by_chapter.items() if sum(v) > len(v) / 2}
     assert not giveaways, giveaways
+
+
+def test_every_chapter_has_a_written_question():
+    """Each chapter's assignments hold at least one question graded by hand (a threat model or
+    an argument about an adaptive attacker), worth points."""
+    written: dict[str, int] = {}
+    for master in MASTERS:
+        for name, q in questions(master).items():
+            if q["manual"]:
+                assert q["points"] > 0, (master.stem, name)
+                written[master.stem[:2]] = written.get(master.stem[:2], 0) + 1
+    assert sorted(written) == sorted({m.stem[:2] for m in MASTERS})
