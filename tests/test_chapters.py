@@ -139,3 +139,17 @@ def test_words_are_for_readers(path):
                   for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     found = [m.group(0) for t in texts for m in READER_WORDS.finditer(t)]
     assert not found, f"{path.name}: {found}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_exercises_ask_for_more_than_running_code(path):
+    """At least four exercises per chapter, one of them about an adaptive attacker, defender
+    or trainer, and the written solutions in a collapsed dropdown."""
+    cells = nbformat.read(path, as_version=4).cells
+    text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    kinds = re.findall(r"\*\*Exercise \d+ \(([^)]+)\)\.\*\*", text)
+    assert len(kinds) >= 4, kinds
+    assert any("adaptive" in k for k in kinds), kinds
+    solutions = [c.source for c in cells if c.source.startswith(
+        ":::{admonition} Solutions, written out")]
+    assert solutions and all(":class: dropdown" in s for s in solutions)
