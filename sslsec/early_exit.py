@@ -9,7 +9,10 @@ softmax probability) is above a threshold: easy inputs pay for one stage, hard o
 
 from __future__ import annotations
 
+import copy
+import logging
 import statistics
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +78,7 @@ class EarlyExitEncoder(nn.Module):
         positive_ints(num_classes=num_classes, pool=pool)
         self.stages = nn.ModuleList(encoder_stages(encoder))
         self.encoder, self.in_channels = encoder, encoder.in_channels
+        self.num_classes = num_classes
         with torch.no_grad():
             probe = torch.zeros(1, encoder.in_channels, encoder.image_size, encoder.image_size)
             widths = []
@@ -112,7 +116,7 @@ class EarlyExitEncoder(nn.Module):
         if not (isinstance(last, int) and 0 <= last < self.n_exits):
             raise ValueError(f"max_exit={max_exit!r} must be an exit index in "
                              f"0..{self.n_exits - 1}")
-        logits = x.new_zeros(len(x), self.heads[-1][-1].out_features)
+        logits = x.new_zeros(len(x), self.num_classes)
         exits = torch.full((len(x),), last, dtype=torch.long, device=x.device)
         alive = torch.arange(len(x), device=x.device)
         h = x
@@ -129,6 +133,24 @@ class EarlyExitEncoder(nn.Module):
                 if len(alive) == 0:
                     break
         return logits, exits
+
+    def deployed(self, example: torch.Tensor) -> EarlyExitEncoder:
+        """A copy for serving on the CPU: every stage and head traced and frozen with
+        TorchScript (batch norm folded into the convolutions, no Python per layer), as a
+        deployment would run it. ``example`` is a batch of inputs of the right shape. Its
+        logits equal this model's up to float rounding."""
+        check_batch(example, self.in_channels)
+        served = copy.deepcopy(self).cpu().eval()
+        h = example[:1].cpu()
+        stages, heads = [], []
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes on shape arithmetic
+            for stage, head in zip(served.stages, served.heads, strict=True):
+                stages.append(torch.jit.freeze(torch.jit.trace(stage, h)))
+                h = stage(h)
+                heads.append(torch.jit.freeze(torch.jit.trace(head, h)))
+        served.stages, served.heads = nn.ModuleList(stages), nn.ModuleList(heads)
+        return served
 
 
 @torch.no_grad()
@@ -216,15 +238,19 @@ def query_latency(model: EarlyExitEncoder, x: torch.Tensor, threshold: float,
                   progress: bool = False) -> LatencyResult:
     """Wall-clock latency of each input of ``x`` sent as its own query (batch of one) on the
     CPU, timed with ``torch.utils.benchmark.Timer`` (``repeats`` runs each, after a warm-up;
-    the median kept) with ``threads`` intra-op threads."""
-    # imported here: importing torch.utils.benchmark logs a CUDA notice on stderr
-    from torch.utils import benchmark
-
+    the median kept) with ``threads`` intra-op threads. The model is served as a deployment
+    would serve it (:meth:`EarlyExitEncoder.deployed`): in eager mode the fixed Python cost of
+    each layer call, not the layer's arithmetic, would decide the latency of a network this
+    small."""
     check_batch(x, model.in_channels)
     check_threshold(threshold)
     positive_ints(repeats=repeats, threads=threads)
-    model = model.cpu().eval()
+    # imported here: importing torch.utils.benchmark logs a CUDA notice (silenced) on stderr
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    from torch.utils import benchmark
+
     x = x.cpu()
+    model = model.deployed(x)
     model(x[:1], threshold, max_exit)  # warm-up: first-call allocations
     times = []
     for i in tqdm(range(len(x)), desc="latency", disable=not show_progress(progress)):

@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from sslsec.attacks.dov4cl import binary_instability, dov4cl, unary_relations, view_features
+from sslsec.attacks.dov4cl import binary_instability, dov4cl, unary_relations
+from sslsec.attacks.encodermi import view_features
 from sslsec.profiles import AugmentConfig
 
 AUG = AugmentConfig(crop_scale=(0.6, 1.0), flip_p=0.0, jitter_strength=0.0, jitter_p=0.0,

@@ -99,3 +99,17 @@ def test_early_exit_bad_input(model, mnist):
         slowdown_attack(model, x, threshold=0)
     with pytest.raises(ValueError, match="encoder="):
         EarlyExitEncoder(torch.nn.Linear(2, 2), 10)
+
+
+def test_the_deployed_copy_answers_as_the_model_does(model, mnist):
+    x = mnist.x[:32]
+    served = model.deployed(x)
+    assert all(isinstance(s, torch.jit.ScriptModule) for s in served.stages)
+    for threshold in (0.5, 0.9, 1.0):
+        logits, exits = model(x, threshold)
+        served_logits, served_exits = served(x, threshold)
+        assert (served_exits == exits).float().mean() >= 0.95
+        same = served_exits == exits
+        torch.testing.assert_close(served_logits[same], logits[same], atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="channel"):
+        model.deployed(torch.zeros(2, 3, 28, 28))

@@ -22,6 +22,8 @@ features then sees a different input.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,6 +34,9 @@ from sslsec.checks import positive_ints
 from sslsec.downstream import extract_features
 from sslsec.pretrain import show_progress
 from sslsec.profiles import resolve_device
+
+#: given a batch of clean inputs, the per-input objective that PGD raises on its perturbations
+Objective = Callable[[torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
 
 
 def _check_budget(epsilon: float, steps: int | None = None) -> None:
@@ -61,6 +66,39 @@ def feature_distance(encoder: nn.Module, x: torch.Tensor, reference: torch.Tenso
     return 1 - F.cosine_similarity(features - center, reference - center, dim=1)
 
 
+def signed_pgd(encoder: nn.Module, x: torch.Tensor, objective_for: Objective,
+               epsilon: float, steps: int, step_size: float, batch_size: int = 256,
+               device: str | torch.device = "auto", seed: int = 0, progress: bool = False,
+               desc: str = "PGD") -> torch.Tensor:
+    """The PGD loop that the attacks share: per batch of ``x``, a random start in the L∞ ball
+    of radius ``epsilon`` (drawn from a generator seeded with ``seed``), then ``steps`` signed
+    gradient steps of size ``step_size`` that *raise* ``objective_for(clean)(adv)`` (one value
+    per input, summed), each projected back onto the ball and onto pixels in [0, 1]. The
+    encoder runs in eval mode. Returns CPU images."""
+    dev = resolve_device(device)
+    was_training = encoder.training
+    encoder.eval()
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    try:
+        for i in tqdm(range(0, len(x), batch_size), desc=desc,
+                      disable=not show_progress(progress)):
+            clean = x[i:i + batch_size].to(dev)
+            objective = objective_for(clean)
+            noise = (torch.rand(clean.shape, generator=gen) * 2 - 1) * epsilon
+            adv = (clean + noise.to(dev)).clamp(0, 1)
+            for _ in range(steps):
+                adv.requires_grad_(True)
+                (grad,) = torch.autograd.grad(objective(adv).sum(), adv)
+                with torch.no_grad():
+                    adv = adv + step_size * grad.sign()
+                    adv = (clean + (adv - clean).clamp(-epsilon, epsilon)).clamp(0, 1)
+            out.append(adv.detach().cpu())
+    finally:
+        encoder.train(was_training)
+    return torch.cat(out)
+
+
 def feature_pgd(encoder: nn.Module, x: torch.Tensor, epsilon: float = 0.1, steps: int = 20,
                 step_size: float | None = None, center: torch.Tensor | None = None,
                 batch_size: int = 256, device: str | torch.device = "auto", seed: int = 0,
@@ -76,29 +114,14 @@ def feature_pgd(encoder: nn.Module, x: torch.Tensor, epsilon: float = 0.1, steps
         raise ValueError(f"step_size={step_size!r} must be > 0")
     dev = resolve_device(device)
     center = None if center is None else center.float().to(dev)
-    was_training = encoder.training
-    encoder.eval()
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    batches = range(0, len(x), batch_size)
-    try:
-        for i in tqdm(batches, desc="feature PGD", disable=not show_progress(progress)):
-            clean = x[i:i + batch_size].to(dev)
-            with torch.no_grad():
-                reference = encoder.encode(clean).float()
-            noise = (torch.rand(clean.shape, generator=gen) * 2 - 1) * epsilon
-            adv = (clean + noise.to(dev)).clamp(0, 1)
-            for _ in range(steps):
-                adv.requires_grad_(True)
-                loss = feature_distance(encoder, adv, reference, center).sum()
-                (grad,) = torch.autograd.grad(loss, adv)
-                with torch.no_grad():
-                    adv = adv + step * grad.sign()
-                    adv = (clean + (adv - clean).clamp(-epsilon, epsilon)).clamp(0, 1)
-            out.append(adv.detach().cpu())
-    finally:
-        encoder.train(was_training)
-    return torch.cat(out)
+
+    def away_from(clean: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        with torch.no_grad():
+            reference = encoder.encode(clean).float()
+        return lambda adv: feature_distance(encoder, adv, reference, center)
+
+    return signed_pgd(encoder, x, away_from, epsilon, steps, step, batch_size, dev, seed,
+                      progress, desc="feature PGD")
 
 
 def universal_perturbation(encoder: nn.Module, x: torch.Tensor, epsilon: float = 0.1,

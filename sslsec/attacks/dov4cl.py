@@ -29,14 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import stats
 from torch import nn
 
+from sslsec.attacks.encodermi import view_features
 from sslsec.attacks.membership_audit import check_sets
-from sslsec.augment import SimCLRAugment
 from sslsec.checks import positive_ints
-from sslsec.profiles import AugmentConfig, resolve_device
+from sslsec.profiles import AugmentConfig
 
 
 @dataclass
@@ -61,30 +60,6 @@ class DOV4CLResult:
 
 
 @torch.no_grad()
-def view_features(encoder: nn.Module, x: torch.Tensor, augment: AugmentConfig, n_views: int,
-                  device: str | torch.device = "auto", seed: int = 0,
-                  batch_size: int = 512) -> torch.Tensor:
-    """Unit-norm features of ``n_views`` augmented views of each image: ``(N, n_views, D)``
-    (a private RNG stream seeded by ``seed``: two encoders see the very same views)."""
-    positive_ints(n_views=n_views)
-    dev = resolve_device(device)
-    aug = SimCLRAugment(x.shape[-1], x.shape[1], augment)
-    mode = encoder.training
-    encoder.eval()
-    out = []
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        torch.manual_seed(seed)
-        try:
-            for i in range(0, len(x), batch_size):
-                batch = x[i:i + batch_size].to(dev)
-                views = [F.normalize(encoder.encode(aug(batch)).float(), dim=1)
-                         for _ in range(n_views)]
-                out.append(torch.stack(views, dim=1).cpu())
-        finally:
-            encoder.train(mode)
-    return torch.cat(out)
-
-
 def unary_relations(g: torch.Tensor, loc: torch.Tensor) -> torch.Tensor:
     """Per image, the mean cosine of its global views with each other, of its local views
     with each other, and of global with local views: ``(N, 3)``."""
@@ -152,8 +127,10 @@ def dov4cl(suspect: nn.Module, shadow: nn.Module, owner: torch.Tensor, reference
     local = dataclasses.replace(augment, crop_scale=(lo, hi))
 
     def views(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return [(view_features(model, x, augment, n_global, device, seed + i),
-                 view_features(model, x, local, n_local, device, seed + 10 + i))
+        return [(view_features(model, x, augment, n_global, batch_size=512, device=device,
+                               seed=seed + i),
+                 view_features(model, x, local, n_local, batch_size=512, device=device,
+                               seed=seed + 10 + i))
                 for i, x in enumerate((owner, reference))]
 
     s_unary, s_binary, s_gap = relationship_gaps(*views(suspect), group_size, lam)

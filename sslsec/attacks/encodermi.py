@@ -34,14 +34,14 @@ VARIANTS = ("threshold", "vector", "set")
 
 
 @torch.no_grad()
-def view_similarities(encoder: nn.Module, x: torch.Tensor, augment: AugmentConfig,
-                      n_views: int = 10, head: nn.Module | None = None, batch_size: int = 256,
-                      device: str | torch.device = "auto", seed: int = 0) -> torch.Tensor:
-    """Pairwise cosine similarities of the features of ``n_views`` augmented views of each
-    input: ``(N, n_views * (n_views - 1) / 2)``, sorted in decreasing order per input.
-
-    ``head`` (e.g. the projection head) is applied to the encoder's features when given.
-    """
+def view_features(encoder: nn.Module, x: torch.Tensor, augment: AugmentConfig,
+                  n_views: int = 10, head: nn.Module | None = None, batch_size: int = 256,
+                  device: str | torch.device = "auto", seed: int = 0) -> torch.Tensor:
+    """Unit-norm features of ``n_views`` augmented views of each input: ``(N, n_views, D)``,
+    on the CPU. The views come from a private RNG stream seeded by ``seed`` (querying does not
+    disturb the caller's, e.g. a training loop's), so two encoders queried with the same seed
+    see the very same views. ``head`` (e.g. the projection head) is applied to the encoder's
+    features when given; the modules run in eval mode."""
     check_images(x)
     if not isinstance(n_views, int) or n_views < 2:
         raise ValueError(f"n_views={n_views!r} must be an integer >= 2")
@@ -52,9 +52,7 @@ def view_similarities(encoder: nn.Module, x: torch.Tensor, augment: AugmentConfi
     modes = [m.training for m in modules]
     for m in modules:
         m.eval()
-    rows = torch.triu_indices(n_views, n_views, 1)
     out = []
-    # a private RNG stream: querying must not disturb the caller's (e.g. a training loop's)
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
         try:
@@ -65,12 +63,26 @@ def view_similarities(encoder: nn.Module, x: torch.Tensor, augment: AugmentConfi
                     f = encoder.encode(aug(batch))
                     f = head(f) if head is not None else f
                     views.append(F.normalize(f.float(), dim=1))
-                z = torch.stack(views, dim=1)
-                sims = (z @ z.transpose(1, 2))[:, rows[0], rows[1]]
-                out.append(sims.sort(dim=1, descending=True).values.cpu())
+                out.append(torch.stack(views, dim=1).cpu())
         finally:
             for m, mode in zip(modules, modes, strict=True):
                 m.train(mode)
+    return torch.cat(out)
+
+
+def view_similarities(encoder: nn.Module, x: torch.Tensor, augment: AugmentConfig,
+                      n_views: int = 10, head: nn.Module | None = None, batch_size: int = 256,
+                      device: str | torch.device = "auto", seed: int = 0) -> torch.Tensor:
+    """Pairwise cosine similarities of the features of ``n_views`` augmented views of each
+    input (:func:`view_features`): ``(N, n_views * (n_views - 1) / 2)``, sorted in decreasing
+    order per input."""
+    z = view_features(encoder, x, augment, n_views, head, batch_size, device, seed)
+    rows = torch.triu_indices(n_views, n_views, 1)
+    out = []
+    for i in range(0, len(z), batch_size):
+        batch = z[i:i + batch_size]
+        sims = (batch @ batch.transpose(1, 2))[:, rows[0], rows[1]]
+        out.append(sims.sort(dim=1, descending=True).values)
     return torch.cat(out)
 
 

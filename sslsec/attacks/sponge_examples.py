@@ -2,8 +2,9 @@
 
 The attacker wants every query to burn more energy on a sparsity-aware accelerator, without
 caring what the encoder outputs. White-box variant: projected gradient *ascent* on the smooth
-activation density :func:`~sslsec.energy.soft_density` (the share of ReLU inputs above zero),
-within an L∞ budget ``epsilon`` around a natural input and pixels in [0, 1] (the paper's
+energy model :func:`~sslsec.energy.soft_energy` (each layer's non-zero inputs, counted smoothly
+and weighted by the layer's multiply–accumulates), within an L∞ budget ``epsilon`` around a
+natural input and pixels in [0, 1] (the paper's
 white-box attack ascends the activations' L2 norm, and its black-box attack runs a genetic
 search without a budget; ours keeps the input close to a natural one, so the predictions it
 serves look normal). The energy is measured with :func:`~sslsec.energy.activation_density`
@@ -17,13 +18,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from sslsec.attacks.adversarial_examples import random_sign_noise
+from sslsec.attacks.adversarial_examples import random_sign_noise, signed_pgd
 from sslsec.checks import positive_ints
 from sslsec.energy import activation_density, check_batch, soft_energy
-from sslsec.pretrain import show_progress
-from sslsec.profiles import resolve_device
 
 
 def check_epsilon(epsilon: float) -> None:
@@ -38,7 +36,7 @@ def sponge_pgd(encoder: nn.Module, x: torch.Tensor, epsilon: float = 0.1, steps:
                batch_size: int = 256, device: str | torch.device = "auto", seed: int = 0,
                progress: bool = False) -> torch.Tensor:
     """Sponge examples: from a random start in the budget, signed gradient steps that raise
-    :func:`~sslsec.energy.soft_density`, each projected onto ``||delta||_∞ <= epsilon`` and
+    :func:`~sslsec.energy.soft_energy`, each projected onto ``||delta||_∞ <= epsilon`` and
     [0, 1]. ``step_size`` defaults to ``2.5 * epsilon / steps``. Returns CPU images."""
     check_batch(x)
     check_epsilon(epsilon)
@@ -46,27 +44,9 @@ def sponge_pgd(encoder: nn.Module, x: torch.Tensor, epsilon: float = 0.1, steps:
     step = 2.5 * epsilon / steps if step_size is None else step_size
     if not step > 0:
         raise ValueError(f"step_size={step_size!r} must be > 0")
-    dev = resolve_device(device)
-    gen = torch.Generator().manual_seed(seed)
-    was_training = encoder.training
-    encoder.eval()
-    out = []
-    try:
-        for i in tqdm(range(0, len(x), batch_size), desc="sponge PGD",
-                      disable=not show_progress(progress)):
-            clean = x[i:i + batch_size].to(dev)
-            noise = (torch.rand(clean.shape, generator=gen) * 2 - 1) * epsilon
-            adv = (clean + noise.to(dev)).clamp(0, 1)
-            for _ in range(steps):
-                adv.requires_grad_(True)
-                (grad,) = torch.autograd.grad(soft_energy(encoder, adv, temperature).sum(), adv)
-                with torch.no_grad():
-                    adv = adv + step * grad.sign()
-                    adv = (clean + (adv - clean).clamp(-epsilon, epsilon)).clamp(0, 1)
-            out.append(adv.detach().cpu())
-    finally:
-        encoder.train(was_training)
-    return torch.cat(out)
+    return signed_pgd(encoder, x, lambda clean: lambda adv: soft_energy(encoder, adv, temperature),
+                      epsilon, steps, step, batch_size, device, seed, progress,
+                      desc="sponge PGD")
 
 
 def uniform_images(n: int, like: torch.Tensor, seed: int = 0) -> torch.Tensor:
