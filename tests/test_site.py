@@ -170,3 +170,26 @@ def test_no_hidden_test_or_answer_is_published(site):
     leaks = {(str(p.relative_to(site)), s) for p, text in pages.items() for s in secrets
              if s in text}
     assert not leaks, sorted(leaks)[:10]
+
+
+def test_a_dial_falls_back_to_a_figure_and_solutions_stay_collapsed(server, browser):
+    """On the site (no kernel), chapter 10's dial shows its static figure of the same sweep, and
+    the written solutions are collapsed until the reader opens them. Screenshots of both go to
+    ``_build/screenshots/``."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(urljoin(server, "chapters/10_resource_depletion.html"), wait_until="load")
+    figure = page.locator("section#a-dial-the-budget img").last
+    figure.scroll_into_view_if_needed()
+    assert figure.evaluate("e => e.complete && e.naturalWidth > 0"), "no fallback figure"
+    figure.screenshot(path=str(SHOTS / "10_dial_fallback.png"))
+    solutions = page.locator("div.admonition.dropdown", has_text="Solutions, written out").first
+    answer = solutions.locator("p", has_text="Solution to exercise 1.")
+    solutions.scroll_into_view_if_needed()
+    assert solutions.is_visible() and not answer.is_visible(), "the solutions are not collapsed"
+    solutions.screenshot(path=str(SHOTS / "10_solutions_collapsed.png"))
+    solutions.locator(".admonition-title").first.click()
+    answer.wait_for(state="visible", timeout=5000)
+    page.close()
+    for name in ("10_dial_fallback.png", "10_solutions_collapsed.png"):
+        assert (SHOTS / name).stat().st_size > 2_000
