@@ -12,7 +12,10 @@ OWNERSHIP = {"watermark_derived_flagged": 1.0, "watermark_independent_flagged": 
              "watermark_utility_cost_max_task": 0.005, "watermark_unmarked_p": 0.5,
              "fingerprint_standard_owner_p": 0.3, "fingerprint_standard_derived_flagged": 0.25,
              "fingerprint_leaky_owner_p": 0.001, "fingerprint_leaky_whitebox_flagged": 0.75,
-             "fingerprint_leaky_stolen_flagged": 0.125, "fingerprint_independent_flagged": 0.0625}
+             "fingerprint_leaky_stolen_flagged": 0.125, "fingerprint_independent_flagged": 0.0625,
+             "dataset_inference_standard_owner_p": 0.4, "dataset_inference_leaky_owner_p": 0.002,
+             "dataset_inference_leaky_derived_flagged": 0.5,
+             "dataset_inference_independent_flagged": 0, "surrogate_over_baselines_max_task": 0.04}
 
 GOOD = {"linear_probe_mnist": 0.96, "linear_probe_digits": 0.95, "probe_gain_over_random": 0.04,
         "mlp_probe_mnist": 0.96, "knn_gain_over_random": 0.1}
@@ -66,7 +69,7 @@ def test_report_table_masks_measured_values_but_not_stable_ones():
     assert "| 0.15 † |" in masked and "| 0.1 † |" in masked  # stable: compared
     for value in ("0.004", "0.01 ", "-0.002", "0.2 ", "1e-05"):
         assert f"| {value.strip()} |" in table and f"| {value.strip()} |" not in masked
-    assert masked.count("| X |") == 15 and "≤ 0.03" in masked and "| ✓ |" in masked
+    assert masked.count("| X |") == 20 and "≤ 0.03" in masked and "| ✓ |" in masked
     assert "| · |" in masked and "reported" in masked
     assert "0.004" not in repr(report) and "8 claims checked" in repr(report)
     # tests/nbval_sanitize.cfg holds the same pattern

@@ -4,7 +4,7 @@ from scipy import stats
 
 from sslsec.attacks.watermark_removal import finetuned_copy, prune_encoder, sparsity
 from sslsec.chapters.ch06_parameter_stealing import ownership_setup
-from sslsec.defenses.dataset_inference import dataset_inference
+from sslsec.defenses.dataset_inference import dataset_inference, fit_private_density
 from sslsec.defenses.watermark import (
     correlations,
     embed_watermark,
@@ -113,29 +113,38 @@ def test_ownership_setup_smoke(smoke):
 
 
 def test_dataset_inference_sees_a_memorised_set(mnist):
-    """An encoder whose features are constant on 'private' images but vary elsewhere: the
-    private set's augmented views agree more, and the test says so."""
+    """An encoder that maps its 'private' training images near a few points and everything else
+    at random: the density of its private features makes held-out private images likely and
+    public ones not; an encoder that maps everything at random is not flagged."""
     class Memoriser(torch.nn.Module):
-        """Constant features for views nearer to a member than to any reference image."""
-
-        def __init__(self, members, references):
+        def __init__(self, members):
             super().__init__()
-            self.members, self.references = members.flatten(1), references.flatten(1)
+            self.members = members.flatten(1)
+            self.generator = torch.Generator().manual_seed(0)
+            self.centres = torch.randn(4, 16, generator=self.generator)
 
         def encode(self, x):
-            x = x.flatten(1)
-            near = torch.cdist(x, self.members).min(1).values < torch.cdist(
-                x, self.references).min(1).values
-            noise = torch.randn(len(x), 16)
-            return torch.where(near[:, None], torch.ones(len(x), 16) + 0.01 * noise, noise)
+            flat = x.flatten(1)
+            distance, index = torch.cdist(flat, self.members).min(1)
+            noise = torch.randn(len(x), 16, generator=self.generator)
+            member = (distance < 1e-6)[:, None]
+            return torch.where(member, self.centres[index % 4] + 0.05 * noise, noise)
 
-    private, public, other = mnist.x[:64], mnist.x[100:164], mnist.x[500:564]
-    result = dataset_inference(Memoriser(private, torch.cat([public, other])), private, public,
-                               WEAK, n_views=3, device="cpu")
-    assert result.gap > 0.5 and result.flagged(0.01)
-    null = dataset_inference(Memoriser(other, torch.cat([private, public])), private, public,
-                             WEAK, n_views=3, device="cpu")
-    assert abs(null.gap) < 0.1 and not null.flagged(0.01)
+    class Random(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.generator = torch.Generator().manual_seed(1)
+
+        def encode(self, x):
+            return torch.randn(len(x), 16, generator=self.generator)
+
+    private, public = mnist.x[:80], mnist.x[100:180]
+    owner = Memoriser(private)
+    density = fit_private_density(owner, private, n_components=4, device="cpu")
+    assert len(density.held_out) == 40
+    result = dataset_inference(owner, density, public, device="cpu")
+    assert result.gap > 1 and result.flagged(0.01) and result.queries == 120
+    assert not dataset_inference(Random(), density, public, device="cpu").flagged(0.01)
 
 
 def test_bad_input(encoder, mnist):
@@ -156,7 +165,14 @@ def test_bad_input(encoder, mnist):
         embed_watermark(encoder, mnist.x[:10], key, epochs=0, batch_size=4)
     with pytest.raises(ValueError, match="lam"):
         embed_watermark(encoder, mnist.x[:10], key, lam=-1.0, batch_size=4)
+    density = fit_private_density(encoder, mnist.x[:40], n_components=2, device="cpu")
     with pytest.raises(ValueError, match="public"):
-        dataset_inference(encoder, mnist.x[:10], mnist.x[:1], WEAK)
+        dataset_inference(encoder, density, mnist.x[:1])
+    with pytest.raises(ValueError, match="public"):
+        dataset_inference(encoder, density, torch.zeros(5, 1, 8, 8))
     with pytest.raises(ValueError, match="encode"):
-        dataset_inference(torch.nn.ReLU(), mnist.x[:10], mnist.x[:10], WEAK)
+        dataset_inference(torch.nn.ReLU(), density, mnist.x[:10])
+    with pytest.raises(ValueError, match="fit_fraction"):
+        fit_private_density(encoder, mnist.x[:40], fit_fraction=1.0)
+    with pytest.raises(ValueError, match="private has 6 images"):
+        fit_private_density(encoder, mnist.x[:6], n_components=4)

@@ -2,8 +2,9 @@
 
 The book's problem of model stealing, from both sides. The thief queries an
 Encoder-as-a-Service API and trains a surrogate on the answers (StolenEncoder, Cont-Steal); the
-provider perturbs its outputs, or marks its encoder (a watermark) and fingerprints it (dataset
-inference) to recognise copies later. The chapter decides the thief's query pools and budgets,
+provider perturbs its outputs, or marks its encoder (a watermark) and fingerprints it (the
+membership audit of chapter 01, and dataset inference) to recognise copies later. The chapter
+decides the thief's query pools and budgets,
 the surrogate's training and the API's output defences, the watermark's key and embedding, the
 thief's copies of the marked release (stolen, pruned, fine-tuned) and the encoders pre-trained
 independently of it. It builds those worlds (:func:`stealing_setup`, :func:`others_encoders`,
@@ -22,36 +23,42 @@ from sslsec.chapters._common import chapter_functions, merged
 from sslsec.claims import Claim
 from sslsec.data import ImageSet, Splits, downstream_task, pools, pretrain_set
 from sslsec.defenses.watermark import WatermarkKey, make_watermark_key, watermarked_encoder
+from sslsec.models import build_encoder
 from sslsec.profiles import Profile
+from sslsec.seed import seed_everything
 from sslsec.zoo import DerivedEntry, ZooEntry, independent_encoders, profile_encoder
 
 NAME = "06_parameter_stealing"
 
 _STEALING: dict[str, dict] = {
     # MNIST test-pool images kept for evaluation (the rest are the attacker's queries); query
-    # budgets; the surrogate's training; the output defences of the API
+    # budgets; the surrogate's training; the output defences of the API; the epochs of the
+    # attacker's own SimCLR pre-training on its query images (the baseline that needs no API)
     "smoke": {"n_eval": 64, "budgets": [64, 128], "budget": 128, "epochs": 2,
-              "batch_size": 32, "defences": [{"noise": 1.0}]},
+              "batch_size": 32, "defences": [{"noise": 1.0}], "baseline_epochs": 2},
     "laptop": {"n_eval": 400, "budgets": [50, 200, 600], "budget": 600, "epochs": 20,
                "batch_size": 64,
                "defences": [{"noise": 0.25}, {"noise": 0.5}, {"noise": 1.0}, {"step": 0.5},
-                            {"step": 1.0}, {"step": 2.0}, {"topk": 16}]},
+                            {"step": 1.0}, {"step": 2.0}, {"topk": 16}],
+               "baseline_epochs": 150},
     "paper": {"n_eval": 5000, "budgets": [500, 1000, 2500, 5000], "budget": 5000,
               "epochs": 100, "batch_size": 256,
-              "defences": [{"noise": 0.5}, {"noise": 1.0}, {"step": 1.0}, {"topk": 64}]},
+              "defences": [{"noise": 0.5}, {"noise": 1.0}, {"step": 1.0}, {"topk": 64}],
+              "baseline_epochs": 200},
 }
 
 _OWNERSHIP: dict[str, dict] = {
     # the watermark key and its embedding; the thief's copies of the marked release
     # ((method, query pool, budget) with the stealing part's training; pruned shares;
-    # fine-tuning epochs); independent encoders ((pool role, seed)); dataset inference
+    # fine-tuning epochs); independent encoders ((pool role, seed)); the membership audit
+    # (views, private images) and dataset inference (the mixture's components)
     "smoke": {"bits": 16, "n_verification": 64,
               "embed": {"epochs": 1, "lam": 1.0, "margin": 0.3, "lr": 5e-4,
                         "batch_size": 64},
               "stolen": [["stolenencoder", "same", 128], ["contsteal", "other", 128]],
               "prune": [0.5], "finetune_epochs": [1], "finetune_lr": 2e-4,
               "finetune_batch_size": 64, "independent": [["same", 1], ["other", 0]],
-              "n_views": 4, "n_private": 64},
+              "n_views": 4, "n_private": 64, "gmm_components": 2},
     "laptop": {"bits": 64, "n_verification": 1000,
                "embed": {"epochs": 10, "lam": 1.0, "margin": 0.3, "lr": 5e-4,
                          "batch_size": 256},
@@ -62,7 +69,7 @@ _OWNERSHIP: dict[str, dict] = {
                "finetune_batch_size": 128,
                "independent": [["same", 0], ["same", 1], ["same", 2], ["other", 0],
                                ["other", 1]],
-               "n_views": 10, "n_private": 400},
+               "n_views": 10, "n_private": 400, "gmm_components": 10},
     "paper": {"bits": 64, "n_verification": 2000,
               "embed": {"epochs": 20, "lam": 1.0, "margin": 0.3, "lr": 1e-4,
                         "batch_size": 256},
@@ -72,7 +79,7 @@ _OWNERSHIP: dict[str, dict] = {
               "finetune_batch_size": 256,
               "independent": [["same", 0], ["same", 1], ["same", 2], ["other", 0],
                               ["other", 1]],
-              "n_views": 10, "n_private": 2000},
+              "n_views": 10, "n_private": 2000, "gmm_components": 20},
 }
 
 #: stealing the encoder, then proving ownership of it: one flat table per profile
@@ -93,6 +100,11 @@ CLAIMS: list[Claim] = [
     Claim("other_distribution_gap_max_task", "<=", None, None,
           "StolenEncoder's gap with queries from another distribution, UCI digits "
           "(reported)"),
+    Claim("surrogate_over_baselines_max_task", ">=", None, None,
+          "how far the surrogate beats both baselines that need no API — a randomly "
+          "initialised encoder and the attacker's own SimCLR encoder on its query images — "
+          "on its best task (surrogate minus the better baseline; reported: at laptop scale "
+          "the attacker's own SimCLR on 600 MNIST images is about as good)"),
     Claim("strongest_defence_users_minus_attacker", ">=", 0.05, None,
           "the strongest output perturbation costs the paying users far more than the "
           "attacker (points / 100, mean over tasks)"),
@@ -112,12 +124,13 @@ CLAIMS: list[Claim] = [
           "the p-value of the owner's own encoder before marking (reported: the test "
           "does not flag it)"),
     Claim("fingerprint_standard_owner_p", ">=", None, None,
-          "dataset inference on the standard encoder itself (reported: it generalises, "
+          "the membership audit on the standard encoder itself (reported: it generalises, "
           "so its private data leave no trace to test)"),
     Claim("fingerprint_standard_derived_flagged", ">=", None, None,
-          "share of the standard encoder's copies that dataset inference flags (reported)"),
+          "share of the standard encoder's copies that the membership audit flags "
+          "(reported)"),
     Claim("fingerprint_leaky_owner_p", "<=", 0.01, None,
-          "dataset inference recognises the private data of an encoder that memorised "
+          "the membership audit recognises the private data of an encoder that memorised "
           "them (chapter 02's)"),
     Claim("fingerprint_leaky_whitebox_flagged", ">=", None, None,
           "share of its pruned and fine-tuned copies flagged (reported)"),
@@ -125,7 +138,17 @@ CLAIMS: list[Claim] = [
           "share of its stolen copies flagged (reported: stealing does not copy "
           "memorisation here)"),
     Claim("fingerprint_independent_flagged", "<=", None, None,
-          "independent encoders flagged by dataset inference, both tests (reported)"),
+          "independent encoders flagged by the membership audit, both owners (reported)"),
+    Claim("dataset_inference_standard_owner_p", ">=", None, None,
+          "dataset inference (Dziedzic et al.'s density test) on the standard encoder "
+          "itself (reported)"),
+    Claim("dataset_inference_leaky_owner_p", "<=", None, None,
+          "dataset inference on the encoder that memorised its private data (reported)"),
+    Claim("dataset_inference_leaky_derived_flagged", ">=", None, None,
+          "share of that encoder's stolen, pruned and fine-tuned copies that dataset "
+          "inference flags (reported)"),
+    Claim("dataset_inference_independent_flagged", "<=", None, None,
+          "independent encoders flagged by dataset inference, both owners (reported)"),
 ]
 
 
@@ -180,6 +203,24 @@ def others_encoders(profile: Profile, world: StealingSetup,
                              "other")
     return independent_encoders(profile, world.query_pools,
                                 [(roles[role], seed) for role, seed in plan], progress)
+
+
+def baseline_encoders(profile: Profile, world: StealingSetup, pool: str, budget: int,
+                      seed: int = 0, progress: bool = True) -> dict[str, torch.nn.Module]:
+    """What the attacker gets without the victim, from the same ``budget`` images of the query
+    pool ``pool``: a randomly initialised encoder of the victim's architecture, and its own
+    SimCLR encoder pre-trained on those images with the profile's recipe for
+    ``baseline_epochs`` (batches no larger than the images; a zoo entry)."""
+    if pool not in world.query_pools:
+        raise ValueError(f"pool={pool!r} is unknown; allowed: {', '.join(world.query_pools)}")
+    images = world.query_pools[pool][:budget]
+    seed_everything(seed)
+    spec = world.victim.spec
+    random_init = build_encoder(spec.arch, spec.in_channels, spec.image_size).eval()
+    own = profile_encoder(profile, seed, progress, data=images,
+                          epochs=settings(profile.name)["baseline_epochs"],
+                          batch_size=min(profile.batch_size, len(images)))
+    return {"random initialisation": random_init, "own SimCLR on the queries": own.encoder}
 
 
 @dataclass
