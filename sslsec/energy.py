@@ -4,9 +4,9 @@ A sparsity-aware accelerator (the ASICs of the sponge papers) skips every multip
 activation is zero; a dense one skips none. The energy of a forward pass is then, to first
 order, the multiply–accumulates (MACs) that meet a non-zero input. :func:`energy_ratio` is that
 model; :func:`activation_density` measures its inputs with hooks on every convolution and
-linear layer; :func:`soft_density` is the smooth surrogate that attacks and training can
-differentiate (the share of ReLU inputs above zero, each counted as a sigmoid), and
-:func:`soft_energy` the energy model itself made smooth, which sponge attacks ascend.
+linear layer; :func:`soft_energy` is the energy model itself made smooth, which the sponge
+attack and sponge poisoning ascend; :func:`soft_density` is a simpler surrogate that counts
+every ReLU alike (the share of ReLU inputs above zero, each counted as a sigmoid).
 """
 
 from __future__ import annotations
