@@ -39,19 +39,25 @@ unit: $(STAMP)
 
 # Re-run the chapters in the laptop profile; compare the cells tagged nbval-check-output
 # (measured claim values masked: they depend on the processor, see tests/nbval_sanitize.cfg).
+NBVAL := -p no:cacheprovider --nbval-lax --nbval-current-env \
+	--nbval-sanitize-with tests/nbval_sanitize.cfg
 NOTEBOOKS ?= chapters/
 nbval: $(STAMP)
-	SSLSEC_PROGRESS=0 $(VENV)/bin/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
+	SSLSEC_PROGRESS=0 $(VENV)/bin/pytest -q $(NBVAL) $(NOTEBOOKS)
 
 # The chapters that tests/test_cross_hardware.py already re-runs under nbval (on one thread,
 # AVX2 kernels, no bf16): `make test` does not run them a second time.
 CROSS_HARDWARE := chapters/00_foundations.ipynb chapters/05_hyperparameter_stealing.ipynb
 
+# One pytest session on two workers (pytest-xdist): the unit, smoke, site and browser tests
+# and nbval of the chapters. `--dist loadscope` keeps a test module, or a notebook's cells, on
+# one worker in order. OMP_WAIT_POLICY=PASSIVE: two torch processes on two cores otherwise
+# spin-wait against each other (two chapters side by side took 3.6x as long; passive: no
+# slower than one after the other).
 test: lint chromium
-	$(VENV)/bin/pytest -q
-	$(MAKE) --no-print-directory nbval \
-		NOTEBOOKS="$(filter-out $(CROSS_HARDWARE),$(sort $(wildcard chapters/*.ipynb)))"
+	OMP_WAIT_POLICY=PASSIVE SSLSEC_PROGRESS=0 $(VENV)/bin/pytest -q -n 2 --dist loadscope \
+		--durations=15 $(NBVAL) tests \
+		$(filter-out $(CROSS_HARDWARE),$(sort $(wildcard chapters/*.ipynb)))
 
 chapters: $(STAMP)
 	$(PY) -m sslsec run all --profile laptop --store

@@ -294,7 +294,7 @@ def grade(notebook: Path, autograder: Path, out_dir: Path,
 #: availability victims after two poison generations; the sponge-poisoned twin), which a cold
 #: test run (nbval, empty cache) could not afford within its time budget.
 SHIPPED_CHAPTERS = ("01_data_tracing", "04_attribute_and_property_inference",
-                    "06_parameter_stealing", "07_backdoors", "08_poisoning",
+                    "06_parameter_stealing", "07_backdoors", "08_poisoning", "09_evasion",
                     "10_resource_depletion")
 
 

@@ -18,13 +18,14 @@ the machine that made the entry (``data/zoo/made_on.txt`` records it for the shi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import platform
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -126,11 +127,15 @@ class EncoderSpec:
     data: str  # human-readable, e.g. "mnist5k/pretrain n=4000 seed=0"
     #: settings of a training-time regulariser (e.g. a defence's adversary), part of the key
     regularizer: dict | None = None
+    #: the run's state after this many of its ``pretrain.epochs`` (``None``: the finished run;
+    #: see :func:`train_snapshots_or_load`)
+    snapshot_epoch: int | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        if d["regularizer"] is None:  # keeps the keys of plain encoders as they were
-            del d["regularizer"]
+        for name in ("regularizer", "snapshot_epoch"):
+            if d[name] is None:  # keeps the keys of plain encoders as they were
+                del d[name]
         aug = d["pretrain"]["augment"]
         if aug["noise_std"] == 0:  # likewise for recipes without pixel noise
             del aug["noise_std"], aug["noise_p"]
@@ -143,7 +148,7 @@ class EncoderSpec:
         aug["crop_scale"] = tuple(aug["crop_scale"])
         return cls(d["arch"], d["in_channels"], d["image_size"],
                    PretrainConfig(**cfg, augment=AugmentConfig(**aug)), d["data"],
-                   d.get("regularizer"))
+                   d.get("regularizer"), d.get("snapshot_epoch"))
 
 
 def sha256_tensor(x: torch.Tensor) -> str:
@@ -287,6 +292,10 @@ def train_or_load(spec: EncoderSpec, images: torch.Tensor, device: str | torch.d
             entry = _load(spec, key, where, dev)
             if entry is not None:
                 return entry
+    if spec.snapshot_epoch is not None:
+        return train_snapshots_or_load(dataclasses.replace(spec, snapshot_epoch=None), images,
+                                       [spec.snapshot_epoch], dev, cache,
+                                       progress)[spec.snapshot_epoch]
     seed_everything(spec.pretrain.seed)
     encoder = build_encoder(spec.arch, spec.in_channels, spec.image_size)
     result = pretrain(encoder, images, spec.pretrain, device=dev, progress=progress,
@@ -294,6 +303,62 @@ def train_or_load(spec: EncoderSpec, images: torch.Tensor, device: str | torch.d
     entry = ZooEntry(result.encoder, result.projector, key, spec, result.history, False, folder)
     _save(entry, data_sha256, folder)
     return entry
+
+
+def train_snapshots_or_load(spec: EncoderSpec, images: torch.Tensor, epochs: Sequence[int],
+                            device: str | torch.device = "auto", cache: str | Path | None = None,
+                            progress: bool = True) -> dict[int, ZooEntry]:
+    """The run that ``spec`` describes as it stood after each of ``epochs`` (``{epoch: entry}``):
+    one zoo entry per snapshot, all taken from a single training run (made now only when one is
+    missing). A snapshot's spec is ``spec`` with ``snapshot_epoch`` set, so its key differs
+    from that of an encoder trained for fewer epochs (the learning-rate schedule spans the
+    whole run); the snapshot after the last epoch is the finished run, the very entry that
+    :func:`train_or_load` gives for ``spec``."""
+    if spec.regularizer is not None or spec.snapshot_epoch is not None:
+        raise ValueError("spec must describe a plain run (no regularizer, no snapshot_epoch); "
+                         f"got regularizer={spec.regularizer!r}, "
+                         f"snapshot_epoch={spec.snapshot_epoch!r}")
+    wanted = sorted(set(epochs))
+    total = spec.pretrain.epochs
+    if not wanted or any(not isinstance(e, int) or not 0 < e <= total for e in wanted):
+        raise ValueError(f"epochs={list(epochs)!r} must be epoch numbers in 1..{total} "
+                         "(spec.pretrain.epochs)")
+    check_images(images, spec.in_channels, "images")
+    dev = resolve_device(device)
+    folder = Path(cache) if cache is not None else cache_dir()
+    data_sha256 = sha256_tensor(images)
+    specs = {e: dataclasses.replace(spec, snapshot_epoch=None if e == total else e)
+             for e in wanted}
+    found: dict[int, ZooEntry] = {}
+    for e, snap in specs.items():
+        key = entry_key(snap, data_sha256)
+        for where in (shipped_dir(), folder):
+            entry = _load(snap, key, where, dev)
+            if entry is not None:
+                found[e] = entry
+                break
+    if len(found) == len(wanted):
+        return found
+    states: dict[int, tuple[dict, dict]] = {}
+
+    def keep(epoch: int, encoder: Encoder, projector: nn.Module) -> None:
+        if epoch in specs and epoch not in found:
+            states[epoch] = ({k: v.detach().clone() for k, v in encoder.state_dict().items()},
+                             {k: v.detach().clone() for k, v in projector.state_dict().items()})
+
+    seed_everything(spec.pretrain.seed)
+    run = pretrain(build_encoder(spec.arch, spec.in_channels, spec.image_size), images,
+                   spec.pretrain, device=dev, progress=progress, on_epoch_end=keep)
+    for e, (encoder_state, projector_state) in states.items():
+        encoder, projector = _build(specs[e])
+        encoder.load_state_dict(encoder_state)
+        projector.load_state_dict(projector_state)
+        history = History(run.history.loss[:e], run.history.seconds[:e])
+        entry = ZooEntry(encoder.to(dev).eval(), projector.to(dev).eval(),
+                         entry_key(specs[e], data_sha256), specs[e], history, False, folder)
+        _save(entry, data_sha256, folder)
+        found[e] = entry
+    return dict(sorted(found.items()))
 
 
 def spec_for_profile(profile: Profile, seed: int = 0, in_channels: int | None = None,

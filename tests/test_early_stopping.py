@@ -1,6 +1,8 @@
 import pytest
 
+from sslsec import zoo
 from sslsec.defenses.early_stopping import CurvePoint, PrivacyUtilityCurve, privacy_utility_curve
+from sslsec.models import build_encoder
 from sslsec.pretrain import PretrainConfig
 from sslsec.profiles import AugmentConfig
 
@@ -8,11 +10,21 @@ WEAK = AugmentConfig(crop_scale=(0.85, 1.0), flip_p=0.0, jitter_strength=0.0, ji
                      grayscale_p=0.0, rotation_degrees=5.0)
 
 
-def test_curve_has_a_point_per_checkpoint(digits):
-    cfg = PretrainConfig(epochs=1, batch_size=32, augment=WEAK)
+@pytest.fixture
+def run(digits):
+    """A 3-epoch run on 64 digits, as a spec and its images."""
+    images = digits.x[300:364]
+    spec = zoo.EncoderSpec("cnn28", 1, images.shape[-1],
+                           PretrainConfig(epochs=3, batch_size=32, augment=WEAK), "digits n=64")
+    return spec, images
+
+
+def test_curve_has_a_point_per_snapshot(run, digits, isolated_cache):
+    spec, images = run
+    snapshots = zoo.train_snapshots_or_load(spec, images, [3, 1], device="cpu", progress=False)
     task = {"train": digits[:200], "test": digits[200:300]}
-    curve = privacy_utility_curve(digits.x[300:364], digits.x[364:428], task, cfg, [3, 1],
-                                  n_views=3, probe_epochs=5, device="cpu", progress=False)
+    curve = privacy_utility_curve(snapshots, images, digits.x[364:428], task, n_views=3,
+                                  probe_epochs=5, device="cpu")
     assert [p.epoch for p in curve.points] == [1, 3]
     for p in curve.points:
         assert 0 <= p.membership_auc <= 1 and 0 <= p.probe_accuracy <= 1
@@ -25,14 +37,16 @@ def test_best_under_picks_the_most_accurate_private_point():
     assert curve.best_under(0.5) is None
 
 
-@pytest.mark.parametrize("checkpoints", [[], [0], [-5, 10]])
-def test_bad_checkpoints(checkpoints, digits):
-    with pytest.raises(ValueError, match="checkpoints="):
-        privacy_utility_curve(digits.x[:8], digits.x[8:16], {"train": digits, "test": digits},
-                              PretrainConfig(batch_size=4), checkpoints, device="cpu")
+@pytest.mark.parametrize("epochs", [[], [0], [-5, 10]])
+def test_bad_snapshots(epochs, digits):
+    entry = zoo.ZooEntry(build_encoder("cnn28", 1, digits.size), None, "k", None, None, False, None)
+    with pytest.raises(ValueError, match="snapshots must map positive epoch numbers"):
+        privacy_utility_curve({e: entry for e in epochs}, digits.x[:8], digits.x[8:16],
+                              {"train": digits, "test": digits}, device="cpu")
 
 
 def test_task_needs_train_and_test(digits):
+    entry = zoo.ZooEntry(build_encoder("cnn28", 1, digits.size), None, "k", None, None, False, None)
     with pytest.raises(ValueError, match="'train' and 'test'"):
-        privacy_utility_curve(digits.x[:8], digits.x[8:16], {"train": digits},
-                              PretrainConfig(batch_size=4), [1], device="cpu")
+        privacy_utility_curve({1: entry}, digits.x[:8], digits.x[8:16], {"train": digits},
+                              device="cpu")

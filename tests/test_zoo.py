@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import time
 import warnings
@@ -272,3 +273,46 @@ def test_hardware_fingerprint_round_trips_and_names_differences(tmp_path):
 def test_shipped_zoo_records_the_hardware_that_made_it():
     made_on = zoo.read_made_on(zoo.SHIPPED_DIR)
     assert made_on is not None and set(zoo.HARDWARE_KEYS) <= set(made_on)
+
+
+def test_snapshots_come_from_one_run_and_end_in_the_finished_encoder(tiny, isolated_cache,
+                                                                     mnist):
+    spec, images = tiny
+    spec = dataclasses.replace(spec, pretrain=dataclasses.replace(spec.pretrain, epochs=3))
+    snaps = zoo.train_snapshots_or_load(spec, images, [3, 1], device="cpu", progress=False)
+    assert list(snaps) == [1, 3] and not any(e.from_cache for e in snaps.values())
+    assert snaps[1].spec.snapshot_epoch == 1 and snaps[3].spec.snapshot_epoch is None
+    assert snaps[1].history.loss == snaps[3].history.loss[:1]
+    # the last snapshot is the finished run: train_or_load finds it
+    finished = zoo.train_or_load(spec, images, device="cpu", progress=False)
+    assert finished.from_cache and finished.key == snaps[3].key
+    # an early snapshot is not an encoder trained for fewer epochs (its schedule differs) ...
+    short = dataclasses.replace(spec, pretrain=dataclasses.replace(spec.pretrain, epochs=1))
+    assert zoo.entry_key(short, zoo.sha256_tensor(images)) != snaps[1].key
+    # ... but is what train_or_load gives for its own spec, and both come back from the cache
+    x = mnist.x[:20]
+    early = zoo.train_or_load(snaps[1].spec, images, device="cpu", progress=False)
+    assert early.from_cache
+    assert torch.equal(extract_features(early.encoder, x), extract_features(snaps[1].encoder, x))
+    again = zoo.train_snapshots_or_load(spec, images, [1, 3], device="cpu", progress=False)
+    assert all(e.from_cache for e in again.values())
+    assert not torch.equal(extract_features(again[1].encoder, x),
+                           extract_features(again[3].encoder, x))
+
+
+def test_a_missing_snapshot_is_remade_from_the_same_run(tiny, isolated_cache, mnist):
+    spec, images = tiny
+    first = zoo.train_snapshots_or_load(spec, images, [1, 2], device="cpu", progress=False)
+    (isolated_cache / f"{first[1].key}.json").unlink()
+    second = zoo.train_snapshots_or_load(spec, images, [1, 2], device="cpu", progress=False)
+    assert not second[1].from_cache and second[2].from_cache
+    x = mnist.x[:20]
+    assert torch.equal(extract_features(first[1].encoder, x),
+                       extract_features(second[1].encoder, x))
+
+
+@pytest.mark.parametrize("epochs", [[], [0], [1, 5], [1.5]])
+def test_snapshot_epochs_must_lie_within_the_run(tiny, epochs):
+    spec, images = tiny
+    with pytest.raises(ValueError, match=r"epochs=.*1\.\.2"):
+        zoo.train_snapshots_or_load(spec, images, epochs, device="cpu")

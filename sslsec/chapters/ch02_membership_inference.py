@@ -3,8 +3,10 @@
 The book's first privacy problem of a pre-trained encoder. The chapter decides the leaky
 setting it studies — a small member pool, weak augmentations, long pre-training — with the
 checkpoints of the early-stopping defence and the number of augmented views EncoderMI sends,
-builds the victim and the attacker's shadow encoder from them (:func:`membership_setup`), and
-claims that EncoderMI tells members apart while early stopping brings it close to chance.
+builds the victim and the attacker's shadow encoder from them (:func:`membership_setup`) and
+the snapshots of the victim's run that early stopping chooses from
+(:func:`early_stopping_snapshots`), and claims that EncoderMI tells members apart while early
+stopping brings it close to chance.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from sslsec.chapters._common import chapter_functions
 from sslsec.claims import Claim
 from sslsec.data import ImageSet, pools, split_dataset
 from sslsec.pretrain import PretrainConfig
-from sslsec.profiles import WEAK_AUGMENT, Profile
-from sslsec.zoo import EncoderSpec, ZooEntry, train_or_load
+from sslsec.profiles import WEAK_AUGMENT, AugmentConfig, Profile
+from sslsec.zoo import EncoderSpec, ZooEntry, train_or_load, train_snapshots_or_load
 
 NAME = "02_membership_inference"
 
@@ -72,11 +74,33 @@ def membership_setup(profile: Profile, seed: int = 0, progress: bool = True) -> 
                             temperature=profile.temperature, augment=WEAK_AUGMENT, seed=seed)
 
     def pretrain_on(images: torch.Tensor, model_seed: int, description: str) -> ZooEntry:
-        spec = EncoderSpec(profile.arch, images.shape[1], images.shape[-1],
-                           dataclasses.replace(recipe, seed=model_seed), description)
+        spec = _spec(profile, images, dataclasses.replace(recipe, seed=model_seed), description)
         return train_or_load(spec, images, profile.device, progress=progress)
 
-    # the descriptions are part of the encoders' zoo keys: they keep the chapter's old number
     return MembershipSetup(parts, recipe,
-                           pretrain_on(parts["member"].x, seed, "chapter 01 victim"),
+                           pretrain_on(parts["member"].x, seed, VICTIM),
                            pretrain_on(parts["shadow_member"].x, seed + 1, "chapter 01 shadow"))
+
+
+#: the victim's data description (part of its zoo key: it keeps the chapter's old number)
+VICTIM = "chapter 01 victim"
+
+
+def _spec(profile: Profile, images: torch.Tensor, recipe: PretrainConfig,
+          description: str) -> EncoderSpec:
+    return EncoderSpec(profile.arch, images.shape[1], images.shape[-1], recipe, description)
+
+
+def early_stopping_snapshots(profile: Profile, setup: MembershipSetup,
+                             augment: AugmentConfig | None = None,
+                             progress: bool = True) -> dict[int, ZooEntry]:
+    """The victim's pre-training run, with ``augment`` instead of its own weak augmentations
+    when given, as it stood at each checkpoint of the early-stopping defence (``{epoch:
+    entry}``, :data:`SETTINGS`' ``checkpoints``). Without ``augment`` the last snapshot is the
+    victim itself."""
+    recipe = setup.recipe if augment is None else dataclasses.replace(setup.recipe,
+                                                                      augment=augment)
+    members = setup.parts["member"].x
+    return train_snapshots_or_load(_spec(profile, members, recipe, VICTIM), members,
+                                   settings(profile.name)["checkpoints"], profile.device,
+                                   progress=progress)
