@@ -185,6 +185,8 @@ class ZooEntry:
     history: History
     from_cache: bool
     path: Path
+    #: the training-time regulariser (e.g. a defence's adversary) as training left it
+    regularizer: nn.Module | None = None
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -229,8 +231,8 @@ def _report_damage(key: str, folder: Path, err: Exception) -> None:
                   stacklevel=4)
 
 
-def _load(spec: EncoderSpec, key: str, folder: Path,
-          device: torch.device) -> ZooEntry | None:
+def _load(spec: EncoderSpec, key: str, folder: Path, device: torch.device,
+          regularizer: nn.Module | None = None) -> ZooEntry | None:
     try:
         found = _read_checked(key, folder)
         if found is None:
@@ -241,11 +243,17 @@ def _load(spec: EncoderSpec, key: str, folder: Path,
         projector.load_state_dict(
             {k[10:]: v for k, v in state.items() if k.startswith("projector.")})
         history = History(**meta["history"])
+        if regularizer is not None and regularizer.state_dict():  # one with a state to keep
+            kept = {k[12:]: v for k, v in state.items() if k.startswith("regularizer.")}
+            if not kept:  # made before the zoo kept regularisers: remade, with its regulariser
+                return None
+            regularizer.load_state_dict(kept)
+            regularizer.to(device).eval()
     except _DAMAGE as err:
         _report_damage(key, folder, err)
         return None
     return ZooEntry(encoder.to(device).eval(), projector.to(device).eval(), key, spec, history,
-                    True, weights_path)
+                    True, weights_path, regularizer)
 
 
 def _save(entry: ZooEntry, data_sha256: str, folder: Path) -> None:
@@ -254,6 +262,9 @@ def _save(entry: ZooEntry, data_sha256: str, folder: Path) -> None:
              for k, v in entry.encoder.state_dict().items()}
     state |= {f"projector.{k}": v.detach().cpu().contiguous()
               for k, v in entry.projector.state_dict().items()}
+    if entry.regularizer is not None:
+        state |= {f"regularizer.{k}": v.detach().cpu().contiguous()
+                  for k, v in entry.regularizer.state_dict().items()}
     weights_path = folder / f"{entry.key}.safetensors"
     _atomic_write(weights_path, lambda tmp: save_file(state, tmp))
     meta = {
@@ -274,7 +285,9 @@ def train_or_load(spec: EncoderSpec, images: torch.Tensor, device: str | torch.d
     and stored in the cache.
 
     ``regularizer`` is passed to :func:`~sslsec.pretrain.pretrain`; ``spec.regularizer`` must
-    then describe it (its settings are part of the key), and must be ``None`` without one."""
+    then describe it (its settings are part of the key), and must be ``None`` without one. Its
+    trained state is kept with the entry: loading fills ``regularizer`` in place (it comes
+    back as ``entry.regularizer``, in eval mode)."""
     check_images(images, spec.in_channels, "images")
     if (regularizer is None) != (spec.regularizer is None):
         raise ValueError("spec.regularizer must describe the regularizer when one is given, and "
@@ -289,7 +302,7 @@ def train_or_load(spec: EncoderSpec, images: torch.Tensor, device: str | torch.d
     folder = Path(cache) if cache is not None else cache_dir()
     if not retrain:
         for where in (shipped_dir(), folder):
-            entry = _load(spec, key, where, dev)
+            entry = _load(spec, key, where, dev, regularizer)
             if entry is not None:
                 return entry
     if spec.snapshot_epoch is not None:
@@ -300,7 +313,8 @@ def train_or_load(spec: EncoderSpec, images: torch.Tensor, device: str | torch.d
     encoder = build_encoder(spec.arch, spec.in_channels, spec.image_size)
     result = pretrain(encoder, images, spec.pretrain, device=dev, progress=progress,
                       regularizer=regularizer)
-    entry = ZooEntry(result.encoder, result.projector, key, spec, result.history, False, folder)
+    entry = ZooEntry(result.encoder, result.projector, key, spec, result.history, False, folder,
+                     regularizer)
     _save(entry, data_sha256, folder)
     return entry
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -153,3 +154,41 @@ def test_exercises_ask_for_more_than_running_code(path):
     solutions = [c.source for c in cells if c.source.startswith(
         ":::{admonition} Solutions, written out")]
     assert solutions and all(":class: dropdown" in s for s in solutions)
+
+
+PROBLEM_CHAPTERS = [p for p in CHAPTERS if not p.stem.startswith("00")]
+
+
+@pytest.mark.parametrize("path", PROBLEM_CHAPTERS, ids=lambda p: p.stem)
+def test_the_idea_is_on_the_page_and_checked_against_the_library(path):
+    """Every problem chapter writes its method's core in the notebook (a function of at most
+    15 lines after an equation), and a checked cell asserts it equals the library's."""
+    cells = nbformat.read(path, as_version=4).cells
+    cores = [i for i, c in enumerate(cells) if c.cell_type == "code"
+             and re.match(r"def page_\w+\(", c.source)]
+    assert cores, f"{path.name}: no page_… function (the method's core on the page)"
+    for i in cores:
+        for node in ast.parse(cells[i].source).body:
+            if isinstance(node, ast.FunctionDef):
+                lines = node.end_lineno - node.lineno  # the body, without the def line
+                assert lines <= 15, f"{path.name}: {node.name} runs over 15 lines ({lines})"
+    before = "\n".join(c.source for c in cells[:cores[0]] if c.cell_type == "markdown")
+    assert "$$" in before, f"{path.name}: no displayed equation before the core"
+    checks = [c for c in cells[cores[0]:] if c.cell_type == "code"
+              and "torch.testing.assert_close" in c.source and "page_" in c.source]
+    assert checks and all("nbval-check-output" in c.metadata.get("tags", []) for c in checks)
+
+
+@pytest.mark.parametrize("path", PROBLEM_CHAPTERS, ids=lambda p: p.stem)
+def test_every_problem_chapter_has_a_dial_with_a_static_figure(path):
+    """One ipywidgets explorer over results computed earlier (never a training call in it),
+    under a "dial" heading whose text points at the static figure of the same sweep."""
+    cells = nbformat.read(path, as_version=4).cells
+    dials = [i for i, c in enumerate(cells) if c.cell_type == "code"
+             and re.search(r"\bviz\.\w*dial\(", c.source)]
+    assert dials, f"{path.name}: no viz.dial explorer"
+    i = dials[0]
+    heading = next(c.source for c in reversed(cells[:i]) if c.cell_type == "markdown")
+    assert "dial" in heading.lower() and "figure" in heading, heading[:200]
+    assert not re.search(r"\b(pretrain|train_or_load|steal_encoder|badencoder)\(",
+                         cells[i].source), "the dial must not train"

@@ -5,6 +5,7 @@ import torch
 from sslsec.defenses.adversarial_training import (
     AttributeAdversary,
     adversarially_trained_encoder,
+    adversary_accuracy,
     reverse_gradient,
 )
 from sslsec.defenses.nullspace_projection import ProjectedEncoder, nullspace_projection
@@ -54,6 +55,13 @@ def test_adversarially_trained_encoder_is_cached_by_its_settings(smoke, mnist):
     assert again.from_cache and again.key == a.key
     assert len({a.key, other.key, relabelled.key}) == 3
     assert a.spec.regularizer["weight"] == 1.0
+    # the adversary trained alongside comes back with the encoder, as training left it
+    for k, v in a.regularizer.state_dict().items():
+        assert torch.equal(v, again.regularizer.state_dict()[k]), k
+    seen = adversary_accuracy(again, data.x, levels, device="cpu")
+    assert seen == adversary_accuracy(a, data.x, levels, device="cpu") and 0 <= seen <= 1
+    with pytest.raises(ValueError, match="levels has 3 entries for 128 images"):
+        adversary_accuracy(a, data.x, levels[:3], device="cpu")
 
 
 class FirstPixels(torch.nn.Module):

@@ -1,4 +1,6 @@
+import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from sslsec import zoo
 from sslsec.defenses.early_stopping import CurvePoint, PrivacyUtilityCurve, privacy_utility_curve
@@ -28,6 +30,10 @@ def test_curve_has_a_point_per_snapshot(run, digits, isolated_cache):
     assert [p.epoch for p in curve.points] == [1, 3]
     for p in curve.points:
         assert 0 <= p.membership_auc <= 1 and 0 <= p.probe_accuracy <= 1
+        assert p.member_scores.shape == (64,) and p.nonmember_scores.shape == (64,)
+        y = np.r_[np.ones(64), np.zeros(64)]
+        assert np.isclose(roc_auc_score(y, np.r_[p.member_scores, p.nonmember_scores]),
+                          p.membership_auc)
 
 
 def test_best_under_picks_the_most_accurate_private_point():

@@ -39,12 +39,12 @@ SETTINGS: dict[str, dict] = {
     "laptop": {"target_class": 0, "fractions": [0.1, 0.5], "n_images": 300, "epochs": 30,
                "batch_size": 150, "n_shadows": 24, "n_victims": 16, "probe_target": 50,
                "probe_other": 150, "curve": [2, 4, 8, 12, 16], "attribute": "thickness",
-               "n_levels": 3, "talos_weights": [0.5, 2.0],
+               "n_levels": 3, "talos_weights": [0.25, 0.5, 1.0, 2.0, 4.0],
                "inlp_iterations": [0, 5, 10, 15, 20, 25, 30]},
     "paper": {"target_class": 0, "fractions": [0.1, 0.5], "n_images": 4000, "epochs": 100,
               "batch_size": 256, "n_shadows": 24, "n_victims": 16, "probe_target": 50,
               "probe_other": 150, "curve": [2, 4, 8, 12, 16], "attribute": "brightness",
-              "n_levels": 3, "talos_weights": [0.5, 2.0],
+              "n_levels": 3, "talos_weights": [0.25, 0.5, 1.0, 2.0, 4.0],
               "inlp_iterations": [0, 20, 40, 80, 120, 160]},
 }
 

@@ -10,12 +10,15 @@ least as far as *this* adversary can see it.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from sslsec.checks import positive_ints
 from sslsec.data import ImageSet
+from sslsec.downstream import extract_features
 from sslsec.models import Encoder, build_encoder
 from sslsec.pretrain import PretrainConfig
 from sslsec.profiles import Profile
@@ -79,7 +82,8 @@ def adversarially_trained_encoder(profile: Profile, data: ImageSet, attribute: t
                                   attribute_name: str = "attribute",
                                   **pretrain_changes) -> ZooEntry:
     """The profile's encoder pre-trained on ``data`` with an :class:`AttributeAdversary` for
-    ``attribute`` (one level per image) at strength ``weight``, through the encoder zoo."""
+    ``attribute`` (one level per image) at strength ``weight``, through the encoder zoo; the
+    trained adversary comes back as the entry's ``regularizer`` (:func:`adversary_accuracy`)."""
     if len(attribute) != len(data):
         raise ValueError(f"attribute has {len(attribute)} levels for {len(data)} images")
     config = PretrainConfig.from_profile(profile, seed=seed, **pretrain_changes)
@@ -92,3 +96,20 @@ def adversarially_trained_encoder(profile: Profile, data: ImageSet, attribute: t
                        {**adversary.describe(), "attribute": attribute_name,
                         "attribute_sha256": sha256_tensor(adversary.attribute)})
     return train_or_load(spec, data.x, profile.device, progress=progress, regularizer=adversary)
+
+
+@torch.no_grad()
+def adversary_accuracy(entry: ZooEntry, x: torch.Tensor, levels: torch.Tensor,
+                       device: str | torch.device = "auto") -> float:
+    """Accuracy of the adversary that trained alongside ``entry``'s encoder (its
+    ``regularizer``, as training left it) at reading ``levels`` from the encoder's features of
+    ``x``: what the defence itself sees of the attribute, to set beside a fresh attacker's."""
+    if not isinstance(entry.regularizer, AttributeAdversary):
+        raise ValueError("entry has no AttributeAdversary: make it with "
+                         "adversarially_trained_encoder")
+    levels = torch.as_tensor(levels)
+    if len(levels) != len(x):
+        raise ValueError(f"levels has {len(levels)} entries for {len(x)} images")
+    features = extract_features(entry.encoder, x, device=device).float()
+    head = copy.deepcopy(entry.regularizer.head).cpu().eval()
+    return float((head(features).argmax(1) == levels).float().mean())

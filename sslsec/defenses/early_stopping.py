@@ -26,9 +26,14 @@ from sslsec.zoo import ZooEntry
 
 @dataclass
 class CurvePoint:
+    """One snapshot's membership AUC and probe accuracy, with the membership scores (mean view
+    similarity) of the members and non-members behind the AUC."""
+
     epoch: int
     membership_auc: float
     probe_accuracy: float
+    member_scores: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    nonmember_scores: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
 
 @dataclass
@@ -69,5 +74,6 @@ def privacy_utility_curve(snapshots: Mapping[int, ZooEntry], members: torch.Tens
         auc = float(roc_auc_score(labels, torch.cat(scores).numpy()))
         probe = evaluate_encoder(entry.encoder, task["train"], task["test"],
                                  epochs=probe_epochs, device=device, seed=config.seed)
-        curve.points.append(CurvePoint(epoch, auc, probe.test_accuracy))
+        curve.points.append(CurvePoint(epoch, auc, probe.test_accuracy, scores[0].numpy(),
+                                       scores[1].numpy()))
     return curve
