@@ -291,7 +291,7 @@ def dial(values: Sequence, render, description: str = "value"):
         raise ValueError("values is empty: nothing to explore")
     slider = widgets.SelectionSlider(options=values, value=values[len(values) // 2],
                                      description=description, continuous_update=False)
-    return widgets.interactive(render, value=slider)
+    return widgets.interactive(lambda value: render(value), value=slider)
 
 
 def uniform_qq(p_values: Sequence[float]) -> Figure:

@@ -97,13 +97,14 @@ def test_failing_cell_names_chapter_and_cell(tmp_path):
         run.run_chapter(path, "smoke", build_dir=tmp_path / "_build")
 
 
+@pytest.mark.serial
 def test_every_chapter_runs_in_the_smoke_profile(tmp_path):
     """``python -m sslsec run all --profile smoke --jobs 2``: executed notebooks, results, a
     table (two chapters at a time, one thread each)."""
     env = {**os.environ, "SSLSEC_CACHE": str(tmp_path / "cache")}
     proc = subprocess.run([sys.executable, "-m", "sslsec", "run", "all", "--profile", "smoke",
-                           "--jobs", "2"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60 * 15)
+                           "--jobs", "2"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60 * 15)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for path in CHAPTERS:
         result = json.loads((ROOT / "_build" / "results" / f"{path.stem}.json").read_text())

@@ -118,9 +118,9 @@ def test_the_dial_redraws_for_each_value():
 
     drawn = []
 
-    def render(value):
-        drawn.append(value)
-        return f"ε = {value}"
+    def render(epsilon, ax=None):  # any name for the value; optional extras stay unset
+        drawn.append(epsilon)
+        return f"ε = {epsilon}"
 
     dial = viz.dial([0.1, 0.2, 0.3], render, "ε")
     assert dial.result == "ε = 0.2"
