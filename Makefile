@@ -49,15 +49,15 @@ nbval: $(STAMP)
 # AVX2 kernels, no bf16): `make test` does not run them a second time.
 CROSS_HARDWARE := chapters/00_foundations.ipynb chapters/05_hyperparameter_stealing.ipynb
 
-# One pytest session on two workers (pytest-xdist): the unit, smoke, site and browser tests
-# and nbval of the chapters. A notebook's cells, or a test module's tests, run on one worker in
-# order, the slowest groups first (tests/conftest.py: SLOW_GROUPS). OMP_WAIT_POLICY=PASSIVE: two
+# One pytest session on two workers (pytest-xdist): the unit, site and browser tests and nbval
+# of the chapters. A notebook's cells, or a test module's tests, run on one worker in order
+# (--dist loadscope), the slowest first (tests/conftest.py: SLOW_SCOPES). OMP_WAIT_POLICY=PASSIVE: two
 # torch processes on two cores otherwise spin-wait against each other (two chapters side by side
 # took 3.6x as long; passive: no slower than one after the other).
 # The smoke run of every chapter (two at a time, its own processes) runs alone afterwards: under
 # the two workers it once stalled (a kernel and its client both waiting; cause not found).
 test: lint chromium
-	OMP_WAIT_POLICY=PASSIVE SSLSEC_PROGRESS=0 $(VENV)/bin/pytest -q -n 2 --dist loadgroup \
+	OMP_WAIT_POLICY=PASSIVE SSLSEC_PROGRESS=0 $(VENV)/bin/pytest -q -n 2 --dist loadscope \
 		--no-loadscope-reorder --durations=25 -m "not serial" $(NBVAL) tests \
 		$(filter-out $(CROSS_HARDWARE),$(sort $(wildcard chapters/*.ipynb)))
 	$(VENV)/bin/pytest -q -p no:cacheprovider -m serial tests
