@@ -256,6 +256,16 @@ def _load(spec: EncoderSpec, key: str, folder: Path, device: torch.device,
                     True, weights_path, regularizer)
 
 
+def _find(spec: EncoderSpec, key: str, folder: Path, device: torch.device,
+          regularizer: nn.Module | None = None) -> ZooEntry | None:
+    """The entry ``key`` from the shipped zoo, else from ``folder`` (``None``: in neither)."""
+    for where in (shipped_dir(), folder):
+        entry = _load(spec, key, where, device, regularizer)
+        if entry is not None:
+            return entry
+    return None
+
+
 def _save(entry: ZooEntry, data_sha256: str, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     state = {f"encoder.{k}": v.detach().cpu().contiguous()
@@ -301,10 +311,9 @@ def train_or_load(spec: EncoderSpec, images: torch.Tensor, device: str | torch.d
     key = entry_key(spec, data_sha256)
     folder = Path(cache) if cache is not None else cache_dir()
     if not retrain:
-        for where in (shipped_dir(), folder):
-            entry = _load(spec, key, where, dev, regularizer)
-            if entry is not None:
-                return entry
+        entry = _find(spec, key, folder, dev, regularizer)
+        if entry is not None:
+            return entry
     if spec.snapshot_epoch is not None:
         return train_snapshots_or_load(dataclasses.replace(spec, snapshot_epoch=None), images,
                                        [spec.snapshot_epoch], dev, cache,
@@ -345,12 +354,9 @@ def train_snapshots_or_load(spec: EncoderSpec, images: torch.Tensor, epochs: Seq
              for e in wanted}
     found: dict[int, ZooEntry] = {}
     for e, snap in specs.items():
-        key = entry_key(snap, data_sha256)
-        for where in (shipped_dir(), folder):
-            entry = _load(snap, key, where, dev)
-            if entry is not None:
-                found[e] = entry
-                break
+        entry = _find(snap, entry_key(snap, data_sha256), folder, dev)
+        if entry is not None:
+            found[e] = entry
     if len(found) == len(wanted):
         return found
     states: dict[int, tuple[dict, dict]] = {}
