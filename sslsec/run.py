@@ -66,10 +66,12 @@ class RunRecord:
 
 def run_chapters(paths: list[Path], profile: str = "laptop", seed: int = 0,
                  device: str = "auto", store: bool = False, jobs: int = 1,
-                 on_start=None) -> list[RunRecord]:
+                 on_start=None, on_done=None) -> list[RunRecord]:
     """Run ``paths`` in order (``jobs=1``) or ``jobs`` at a time in worker processes, each
-    kernel on one thread; ``on_start(path)`` is called as each starts. The first failure
-    raises ``ChapterFailed`` (running chapters finish; queued ones are cancelled)."""
+    kernel on one thread. ``on_start(path)`` is called as each starts (in order only: a
+    worker's start is not seen here), ``on_done(record)`` as each ends. The first failure
+    raises ``ChapterFailed`` (running chapters finish; queued ones are cancelled). Records
+    come back in the order of ``paths``."""
     positive_ints(jobs=jobs)
     if jobs > 1 and store:
         raise ValueError("store=True needs jobs=1: weights depend on the thread count, and the "
@@ -80,22 +82,24 @@ def run_chapters(paths: list[Path], profile: str = "laptop", seed: int = 0,
             if on_start:
                 on_start(path)
             records.append(run_chapter(path, profile, seed, device, store=store))
+            if on_done:
+                on_done(records[-1])
         return records
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = []
-        for path in paths:
-            if on_start:
-                on_start(path)
-            futures.append(pool.submit(run_chapter, path, profile, seed, device, threads=1))
+        futures = {pool.submit(run_chapter, path, profile, seed, device, threads=1): path
+                   for path in paths}
         try:
-            return [f.result() for f in futures]
+            for future in as_completed(futures):
+                if on_done:
+                    on_done(future.result())
         except ChapterFailed:
             for f in futures:
                 f.cancel()
             raise
+        return [f.result() for f in futures]
 
 
 def strip(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -138,6 +142,26 @@ def _thread_env(threads: int | None) -> dict[str, str]:
     return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
 
+#: The longest a cell may run, by profile, before the chapter fails naming the cell (none where
+#: absent): a smoke cell takes seconds, so one that runs for minutes is stuck, not slow.
+CELL_TIMEOUT_S = {"smoke": 300}
+
+
+def _kernel_config():
+    """The kernel manager's settings for one kernel: its channels are Unix sockets under a name
+    of its own (``transport="ipc"``), not TCP ports found by binding and releasing port 0 —
+    two kernels started at once in different processes can be handed the same port, and a
+    client then talks to a kernel that is not its own and waits forever. (The name must be
+    given: ipc's default, ``kernel-ipc`` in the working directory, is shared too.)"""
+    import tempfile
+    import uuid
+
+    from traitlets.config import Config
+
+    name = Path(tempfile.gettempdir()) / f"sslsec-kernel-{uuid.uuid4().hex[:12]}"
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(name)}})
+
+
 def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str = "auto",
                 build_dir: Path = BUILD_DIR, store: bool = False,
                 threads: int | None = None) -> RunRecord:
@@ -167,6 +191,7 @@ def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str 
                 str(path), str(out),
                 parameters={"PROFILE": profile, "SEED": seed, "DEVICE": device},
                 kernel_name="python3", cwd=str(path.parent), progress_bar=False,
+                execution_timeout=CELL_TIMEOUT_S.get(profile), config=_kernel_config(),
                 # the kernel's own start-up notices (e.g. "running over TCP without
                 # encryption" on this local, loopback-only kernel) are not the reader's concern
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
@@ -174,6 +199,8 @@ def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str 
     except PapermillExecutionError as err:
         raise ChapterFailed(f"chapter {path.stem} failed in cell {err.exec_count} "
                             f"(cell index {err.cell_index}): {err.ename}: {err.evalue}") from err
+    except TimeoutError as err:  # nbclient's CellTimeoutError, or the kernel never started
+        raise ChapterFailed(f"chapter {path.stem} timed out ({profile} profile): {err}") from err
     seconds = time.perf_counter() - start
     result_file = results / f"{path.stem}.json"
     payload = json.loads(result_file.read_text()) if result_file.exists() else {}
@@ -426,18 +453,27 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
 
-    begun, count = time.perf_counter(), iter(range(1, len(paths) + 1))
+    begun, started_count, done_count = time.perf_counter(), iter(range(1, len(paths) + 1)), \
+        iter(range(1, len(paths) + 1))
 
     def started(path: Path) -> None:
-        k, elapsed = next(count), time.perf_counter() - begun
-        left = (f", about {_clock(elapsed / (k - 1) * (len(paths) - k + 1))} left"
-                if k > 1 and args.jobs == 1 else "")
+        k, elapsed = next(started_count), time.perf_counter() - begun
+        left = f", about {_clock(elapsed / (k - 1) * (len(paths) - k + 1))} left" if k > 1 else ""
         print(f"[{k}/{len(paths)}] running {path.stem} ({args.profile}, seed {args.seed}); "
               f"{_clock(elapsed)} elapsed{left} ...", flush=True)
 
+    def done(record: RunRecord) -> None:  # a parallel run: chapters end in any order
+        k, elapsed = next(done_count), time.perf_counter() - begun
+        left = f", about {_clock(elapsed / k * (len(paths) - k))} left" if k < len(paths) else ""
+        print(f"[{k}/{len(paths)}] {record.chapter} done in {record.seconds:.0f} s; "
+              f"{_clock(elapsed)} elapsed{left}", flush=True)
+
+    if args.jobs > 1:
+        print(f"running {len(paths)} chapters, {args.jobs} at a time ({args.profile}, seed "
+              f"{args.seed}) ...", flush=True)
     try:
         records = run_chapters(paths, args.profile, args.seed, args.device, args.store,
-                               args.jobs, started)
+                               args.jobs, *((started, None) if args.jobs == 1 else (None, done)))
     except ValueError as err:  # --jobs below 1, or above 1 with --store
         parser.error(str(err))
     except ChapterFailed as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -182,3 +183,38 @@ def test_every_chapter_has_a_written_question():
                 assert q["points"] > 0, (master.stem, name)
                 written[master.stem[:2]] = written.get(master.stem[:2], 0) + 1
     assert sorted(written) == sorted({m.stem[:2] for m in MASTERS})
+
+
+def library_methods(master: Path) -> set[str]:
+    """The names ``master`` imports from ``sslsec.attacks`` or ``sslsec.defenses``."""
+    code = "\n".join(c.source for c in nbformat.read(master, as_version=4).cells
+                     if c.cell_type == "code")
+    names = set()
+    for found in re.finditer(r"from sslsec\.(?:attacks|defenses)[\w.]* import \(?([^\n)]+)",
+                             code):
+        names |= {n.split(" as ")[-1].strip() for n in found.group(1).split(",")}
+    return names
+
+
+def solution_functions(master: Path) -> dict[str, set[str]]:
+    """Each function defined in a solution cell of ``master``: the plain names it calls."""
+    found = {}
+    for cell in nbformat.read(master, as_version=4).cells:
+        if cell.cell_type != "code" or "# BEGIN SOLUTION" not in cell.source:
+            continue
+        for node in ast.parse(cell.source).body:  # the markers are comments
+            if isinstance(node, ast.FunctionDef):
+                found[node.name] = {n.func.id for n in ast.walk(node)
+                                    if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    return found
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
+def test_the_student_writes_the_core_instead_of_calling_it(master):
+    """Each assignment has the student write at least one function, and none of the functions
+    the student writes calls the library's attacks or defences: the core is the student's."""
+    functions, library = solution_functions(master), library_methods(master)
+    assert functions, f"{master.stem}: no function for the student to write"
+    calls = {name: sorted(called & library) for name, called in functions.items()
+             if called & library}
+    assert not calls, f"{master.stem}: the student's functions call the library: {calls}"

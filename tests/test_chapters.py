@@ -83,18 +83,35 @@ def test_select_chapters():
         run.select("99")
 
 
-def test_failing_cell_names_chapter_and_cell(tmp_path):
+def _notebook(path: Path, *sources: str) -> Path:
+    """A chapter-shaped notebook (a parameters cell, then ``sources``) written to ``path``."""
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell('PROFILE = "laptop"\nSEED = 0\nDEVICE = "auto"')
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"),
-                nbformat.v4.new_code_cell("raise RuntimeError('the phenomenon vanished')")]
+    nb.cells = [params, *map(nbformat.v4.new_code_cell, sources)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    path = tmp_path / "99_broken.ipynb"
     nbformat.write(nb, path)
+    return path
+
+
+def test_failing_cell_names_chapter_and_cell(tmp_path):
+    path = _notebook(tmp_path / "99_broken.ipynb", "x = 1",
+                     "raise RuntimeError('the phenomenon vanished')")
     with pytest.raises(run.ChapterFailed, match=r"99_broken failed in cell \d.*vanished"):
         run.run_chapter(path, "smoke", build_dir=tmp_path / "_build")
+
+
+def test_a_stuck_smoke_cell_fails_the_chapter_instead_of_hanging(tmp_path, monkeypatch):
+    """A smoke cell that outlives the profile's cell limit fails its chapter, naming it; the
+    kernel talks over its own Unix sockets, not TCP ports two kernels could both be handed."""
+    monkeypatch.setitem(run.CELL_TIMEOUT_S, "smoke", 3)
+    first, second = run._kernel_config().KernelManager, run._kernel_config().KernelManager
+    assert first.transport == second.transport == "ipc" and first.ip != second.ip
+    path = _notebook(tmp_path / "98_stuck.ipynb", "import time\ntime.sleep(60)")
+    with pytest.raises(run.ChapterFailed, match="98_stuck timed out.*smoke"):
+        run.run_chapter(path, "smoke", build_dir=tmp_path / "_build")
+    assert "laptop" not in run.CELL_TIMEOUT_S  # a laptop cell may train for minutes
 
 
 @pytest.mark.serial
