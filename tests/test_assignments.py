@@ -197,7 +197,8 @@ def library_methods(master: Path) -> set[str]:
 
 
 def solution_functions(master: Path) -> dict[str, set[str]]:
-    """Each function defined in a solution cell of ``master``: the plain names it calls."""
+    """Each function defined in a solution cell of ``master``: the plain lower-case names it
+    calls (functions; a class it builds, such as the decoder it trains, is a building block)."""
     found = {}
     for cell in nbformat.read(master, as_version=4).cells:
         if cell.cell_type != "code" or "# BEGIN SOLUTION" not in cell.source:
@@ -205,7 +206,8 @@ def solution_functions(master: Path) -> dict[str, set[str]]:
         for node in ast.parse(cell.source).body:  # the markers are comments
             if isinstance(node, ast.FunctionDef):
                 found[node.name] = {n.func.id for n in ast.walk(node)
-                                    if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+                                    if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                                    and n.func.id[:1].islower()}
     return found
 
 
