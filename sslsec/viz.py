@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,6 +16,16 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from sslsec.augment import SimCLRAugment, check_images
 from sslsec.checks import positive_ints
 from sslsec.profiles import AugmentConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sslsec.attacks.badencoder import Trigger
+    from sslsec.attacks.encodermi import MembershipResult
+    from sslsec.attacks.poisoned_encoder import TargetResult
+    from sslsec.attacks.property_inference import PropertyResult
+    from sslsec.data import ImageSet
+    from sslsec.energy import DensityReport
 
 sns.set_theme(context="notebook", style="white")
 
@@ -210,6 +221,17 @@ def layer_density_bars(densities: dict[str, torch.Tensor | Sequence[float]],
     sns.despine(ax=ax)
     return ax
 
+def encoder_density_bars(density: Mapping[str, DensityReport],
+                         title: str = "clean inputs: density entering each layer, by encoder"
+                         ) -> Figure:
+    """Chapter 10: the mean density entering each counted layer, one bar per encoder (the keys
+    of ``density``, each measured on the same clean inputs)."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    first = next(iter(density.values()))
+    layer_density_bars({name: r.densities.mean(0) for name, r in density.items()},
+                       first.layers, ax=ax, title=title)
+    return fig
+
 
 # --- chapter 01: audits as hypothesis tests ------------------------------------------------------
 
@@ -347,3 +369,346 @@ def pd_series(index, values):
     import pandas as pd
 
     return pd.Series(np.asarray(values, float), index=list(index))
+
+
+# --- chapter 02: membership inference -----------------------------------------------------------
+
+def membership_roc_and_scores(results: Mapping[str, MembershipResult],
+                              scored: str = "threshold") -> Figure:
+    """Left: the ROC of every attack in ``results`` (log false-positive rate); right: the
+    members' and non-members' scores of the ``scored`` attack."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, r in results.items():
+        axes[0].plot(np.clip(r.fpr, 1e-3, 1), r.tpr, label=f"{name} (AUC {r.auc:.2f})")
+    axes[0].plot([1e-3, 1], [1e-3, 1], "k:", lw=1, label="chance")
+    axes[0].set(xscale="log", xlabel="false-positive rate (log)", ylabel="true-positive rate",
+                title="ROC of membership inference")
+    axes[0].legend(fontsize=8)
+    r = results[scored]
+    bins = np.linspace(min(r.member_scores.min(), r.nonmember_scores.min()), 1, 30)
+    axes[1].hist(r.nonmember_scores, bins=bins, alpha=0.6, label="non-members")
+    axes[1].hist(r.member_scores, bins=bins, alpha=0.6, label="members")
+    axes[1].set(xlabel="mean cosine similarity of augmented views", ylabel="images",
+                title="membership score")
+    axes[1].legend()
+    sns.despine(fig)
+    fig.tight_layout()
+    return fig
+
+
+def leakage_over_training(points: pd.DataFrame, auc_line: float = 0.6) -> Figure:
+    """Left: membership AUC against epochs, per augmentation strength; right: the
+    privacy–utility curve of the weak augmentations (AUC against linear-probe accuracy).
+    ``points``: columns ``epoch``, ``augmentations``, ``membership AUC``, ``linear probe``."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    sns.lineplot(points, x="epoch", y="membership AUC", hue="augmentations", marker="o",
+                 ax=axes[0])
+    axes[0].axhline(0.5, color="k", ls=":", lw=1)
+    axes[0].set(xscale="log", title="leakage grows with training, faster with weak augmentations")
+    weak = points[points["augmentations"] == "weak augmentations"]
+    axes[1].plot(weak["linear probe"], weak["membership AUC"], marker="o")
+    for _, row in weak.iterrows():
+        axes[1].annotate(f"{row.epoch:.0f}", (row["linear probe"], row["membership AUC"]),
+                         textcoords="offset points", xytext=(4, 4), fontsize=8)
+    axes[1].axhline(auc_line, color="tab:red", ls="--", lw=1, label=f"AUC {auc_line:.2f}")
+    axes[1].set(xlabel="downstream linear-probe accuracy", ylabel="membership AUC",
+                title="privacy–utility curve (weak augmentations; labels: epochs)")
+    axes[1].legend()
+    sns.despine(fig)
+    fig.tight_layout()
+    return fig
+
+
+# --- chapter 03: reconstruction -----------------------------------------------------------------
+
+def reconstruction_tradeoff(table: pd.DataFrame, probe_clean: float, clean_recognised: float,
+                            class_mean_ssim: float) -> Figure:
+    """Each release's recognisable reconstructions (left) and SSIM (right), naive and adaptive
+    attacker, against the users' probe accuracy; lines: half of the undefended
+    ``clean_recognised`` and the label-only ``class_mean_ssim``. ``table``: columns
+    ``release``, ``probe accuracy`` and ``{naive,adaptive} {recognised,SSIM}``."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, metric in zip(axes, ("recognised", "SSIM"), strict=True):
+        for who, marker in (("naive", "o"), ("adaptive", "s")):
+            ax.scatter(table["probe accuracy"], table[f"{who} {metric}"], marker=marker, s=45,
+                       label=f"{who} attacker", zorder=3)
+        for _, row in table.iterrows():
+            ax.annotate(row["release"], (row["probe accuracy"], row[f"adaptive {metric}"]),
+                        textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.axvspan(probe_clean - 0.03, probe_clean + 0.005, color="tab:green", alpha=0.1,
+                   label="≤ 3 points of task accuracy lost")
+        ax.set(xlabel="users' downstream linear-probe accuracy (utility)")
+    axes[0].axhline(clean_recognised / 2, color="tab:red", ls="--", lw=1,
+                    label="half of no defence")
+    axes[0].set(ylabel="reconstructions recognised as the right digit",
+                title="recognisable reconstructions")
+    axes[1].axhline(class_mean_ssim, color="tab:orange", ls="--", lw=1,
+                    label="class-mean image (label only)")
+    axes[1].set(ylabel="mean SSIM", title="closeness to the users' images")
+    for ax in axes:
+        ax.legend(fontsize=8, loc="lower right")
+    sns.despine(fig)
+    fig.tight_layout()
+    return fig
+
+
+# --- chapter 04: attribute and property inference -----------------------------------------------
+
+def shadow_curve_and_verdicts(result: PropertyResult, fractions: Sequence[float],
+                              accuracy_line: float = 0.8) -> Figure:
+    """Left: the meta-classifier's accuracy on the victims against the shadows it learnt
+    from; right: its probability of the higher level for each victim, by the victim's true
+    level (``fractions``: the share of zeros of each level)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    axes[0].errorbar(result.n_shadows, result.curve_mean, yerr=result.curve_std, marker="o",
+                     capsize=3)
+    axes[0].axhline(0.5, color="k", ls=":", lw=1, label="chance")
+    axes[0].axhline(accuracy_line, color="tab:red", ls="--", lw=1, label=f"{accuracy_line:.2f}")
+    axes[0].set(xlabel="shadow encoders used to train the meta-classifier",
+                ylabel="accuracy on victim encoders", ylim=(0.3, 1.02),
+                title="more shadows, better inference")
+    axes[0].legend()
+    labels = [f"{fractions[lv]:.0%} zeros" for lv in result.victim_levels]
+    sns.stripplot(x=labels, y=result.victim_scores, ax=axes[1], size=7, jitter=0.15,
+                  order=[f"{f:.0%} zeros" for f in fractions])
+    axes[1].axhline(0.5, color="k", ls=":", lw=1)
+    axes[1].set(xlabel="victim encoder's true level",
+                ylabel=f"P({fractions[1]:.0%} zeros) from the meta-classifier",
+                title="the meta-classifier's verdict on each victim")
+    sns.despine(fig)
+    fig.tight_layout()
+    return fig
+
+
+def attribute_inference_tradeoff(table: pd.DataFrame, prior: float, probe_accuracy: float,
+                                 strongest: float) -> Figure:
+    """The strongest attacker's attribute-inference accuracy against the linear probe's, one
+    line per kind of release; lines: the ``prior`` and half of the undefended advantage
+    (``strongest``); band: within 3 points of the undefended ``probe_accuracy``. ``table``:
+    columns ``release``, ``linear probe (task)``, ``strongest attacker``."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    kind = table["release"].str.split(",| λ").str[0]
+    for name, group in table.groupby(kind, sort=False):
+        ax.plot(group["linear probe (task)"], group["strongest attacker"], marker="o", ls="-",
+                label=name)
+        for _, row in group.iterrows():
+            tag = row["release"].split(", ")[-1].replace("adversarial training ", "")
+            ax.annotate(tag, (row["linear probe (task)"], row["strongest attacker"]),
+                        textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.axhline(prior, color="k", ls=":", lw=1, label="prior (constant guess)")
+    ax.axhline(prior + (strongest - prior) / 2, color="tab:red", ls="--", lw=1,
+               label="half of the advantage removed")
+    ax.axvspan(probe_accuracy - 0.03, probe_accuracy + 0.01, color="tab:green", alpha=0.1,
+               label="≤ 3 points of task accuracy lost")
+    ax.set(xlabel="downstream linear-probe accuracy (utility)",
+           ylabel="attribute-inference accuracy (privacy loss)",
+           title="attribute inference vs. utility, with and without defences")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.margins(x=0.12)
+    sns.despine(fig)
+    return fig
+
+
+# --- chapter 05: hyperparameter stealing --------------------------------------------------------
+
+def stolen_vs_true_lambda(exact: pd.DataFrame, lambdas: Sequence[float],
+                          error_line: float = 1e-3) -> Figure:
+    """Left: the stolen regularisation weight against the true one; right: its relative
+    error, per kind of head. ``exact``: columns ``head``, ``true λ``, ``stolen λ``,
+    ``relative error``."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for kind, marker in (("ridge", "o"), ("logistic", "s")):
+        part = exact[exact["head"] == kind]
+        axes[0].scatter(part["true λ"], part["stolen λ"], marker=marker, s=50, label=kind,
+                        zorder=3)
+        axes[1].plot(part["true λ"], part["relative error"].clip(lower=1e-16), marker=marker,
+                     label=kind)
+    lims = [min(lambdas) / 3, max(lambdas) * 3]
+    axes[0].plot(lims, lims, "k:", lw=1, label="stolen = true")
+    axes[0].set(xscale="log", yscale="log", xlabel="true λ", ylabel="stolen λ",
+                title="stolen vs. true regularisation weight")
+    axes[1].axhline(error_line, color="tab:red", ls="--", lw=1,
+                    label=f"1e{np.log10(error_line):.0f}")
+    axes[1].set(xscale="log", yscale="log", xlabel="true λ", ylabel="relative error",
+                title="error of the stolen weight")
+    for ax in axes:
+        ax.legend()
+    sns.despine(fig)
+    fig.tight_layout()
+    return fig
+
+
+def rounding_effects(rounding: pd.DataFrame, lam: float, error_line: float = 1e-3) -> Figure:
+    """The stolen weight's relative error (left) and the head's accuracy (right) against the
+    decimals the head is rounded to, per kind of head (true weight ``lam``). ``rounding``:
+    columns ``head``, ``decimals``, ``relative error``, ``head accuracy``."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    sns.lineplot(rounding, x="decimals", y="relative error", hue="head", marker="o",
+                 ax=axes[0])
+    axes[0].axhline(error_line, color="tab:red", ls="--", lw=1)
+    axes[0].set(yscale="log", title=f"rounding the release (true λ = {lam:g})")
+    axes[0].invert_xaxis()
+    sns.lineplot(rounding, x="decimals", y="head accuracy", hue="head", marker="o", ax=axes[1])
+    axes[1].set(title="what rounding costs the head")
+    axes[1].invert_xaxis()
+    sns.despine(fig)
+    fig.tight_layout()
+    return fig
+
+
+def recipe_accuracy_intervals(per_recipe: pd.DataFrame, chance: float) -> Figure:
+    """Each recipe's leave-one-out accuracy with its 95 % interval, and the ``chance`` line.
+    ``per_recipe``: indexed by recipe, columns ``accuracy``, ``95 % low``, ``95 % high``."""
+    fig, ax = plt.subplots(figsize=(6.5, 3))
+    ax.errorbar(per_recipe["accuracy"], per_recipe.index, fmt="o", capsize=4,
+                xerr=[per_recipe["accuracy"] - per_recipe["95 % low"],
+                      per_recipe["95 % high"] - per_recipe["accuracy"]])
+    ax.axvline(chance, color="k", ls=":", lw=1, label="chance")
+    ax.set(xlim=(0, 1.02), xlabel="recipe named right (leave-one-out, 95 % interval)")
+    ax.legend(loc="lower right")
+    sns.despine(fig)
+    return fig
+
+
+# --- chapter 06: parameter stealing -------------------------------------------------------------
+
+def stealing_cost_bars(cost: pd.DataFrame) -> Figure:
+    """Image passes through the network: the victim's pre-training (first row of ``cost``)
+    against the attack's (second row). ``cost``: a column ``image passes``."""
+    fig, ax = plt.subplots(figsize=(7, 2.6))
+    ax.barh(cost.index, cost["image passes"], color=["tab:blue", "tab:red"])
+    ax.set(xlabel="image passes through the network (training compute)",
+           title="stealing costs a fraction of pre-training")
+    sns.despine(fig)
+    return fig
+
+
+def defence_costs(defences: pd.DataFrame, attacker_line: float = 0.10) -> Figure:
+    """What each defence costs the users and the attacker, per task. ``defences``: columns
+    ``defence``, ``task``, ``users' cost``, ``attacker's cost``."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sns.scatterplot(defences, x="users' cost", y="attacker's cost", hue="defence",
+                    style="task", s=80, ax=ax)
+    ax.axvspan(-0.01, 0.02, color="tab:green", alpha=0.08, label="users lose ≤ 2 points")
+    ax.axhline(attacker_line, color="k", ls=":", lw=1)
+    ax.axline((0, 0), slope=1, color="grey", ls="--", lw=1, label="costs both equally")
+    ax.set(title="what each defence costs the users and the attacker (accuracy points / 100)")
+    ax.legend(fontsize=8, bbox_to_anchor=(1.02, 1), loc="upper left")
+    sns.despine(fig)
+    return fig
+
+
+def p_value_panels(tables: Mapping[str, pd.DataFrame],
+                   draw: Callable[[pd.DataFrame, str, Axes], object]) -> Figure:
+    """One panel per suspect table, side by side on a shared x-axis, each drawn by
+    ``draw(table, title, ax)`` (the keys of ``tables`` are the titles)."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(13, 6), sharex=True, squeeze=False)
+    for ax, (title, table) in zip(axes[0], tables.items(), strict=True):
+        draw(table, title, ax)
+    sns.despine(fig)
+    fig.tight_layout()
+    return fig
+
+
+# --- chapter 07: backdoors ----------------------------------------------------------------------
+
+def trigger_examples(backdoors: Mapping[str, tuple[Trigger, int, object]],
+                     tasks: Mapping[str, Mapping[str, ImageSet]], title: str,
+                     n: int = 3) -> Figure:
+    """Per task (a row): its first ``n`` clean test images, then the same with the task's
+    trigger. ``backdoors``: task → (trigger, target class, anything)."""
+    fig, axes = plt.subplots(len(backdoors), 2 * n, figsize=(11, 4), squeeze=False)
+    for row, (task, (trigger, target, _)) in zip(axes, backdoors.items(), strict=True):
+        x = tasks[task]["test"].x[:n]
+        for ax, image, label in zip(row, [*x, *trigger.apply(x)],
+                                    ["clean"] * n + [f"triggered → {target}?"] * n,
+                                    strict=True):
+            ax.imshow(image[0], cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"{task}: {label}", fontsize=8)
+            ax.axis("off")
+    fig.suptitle(title)
+    return fig
+
+
+# --- chapter 08: poisoning ----------------------------------------------------------------------
+
+def poisoning_success(attacks: pd.DataFrame, clean: TargetResult,
+                      found: Mapping[tuple[str, float], TargetResult],
+                      success_line: float = 0.8) -> Figure:
+    """Left: each attack's success against the poisoning rate (from the clean encoder's at
+    rate 0); right: the target-class probability of every target, per attack and rate.
+    ``attacks``: columns ``attack``, ``rate``, ``success``; ``found``: (attack, rate) →
+    result."""
+    import pandas as pd
+
+    long = pd.DataFrame([{"attack": f"{a} ({r:.0%})", "pair": k, "p": max(p, 1e-4)}
+                         for (a, r), res in [(("none", 0.0), clean), *found.items()]
+                         for k, p in enumerate(res.target_probability)])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for name, group in attacks[attacks["rate"] > 0].groupby("attack", sort=False):
+        axes[0].plot([0.0, *group["rate"]], [clean.success, *group["success"]], "o-",
+                     label=name)
+    axes[0].axhline(success_line, color="tab:red", ls="--", lw=1,
+                    label=f"the papers' bar ({success_line:g})")
+    axes[0].set(xlabel="poisoning rate (poison images / clean images)",
+                ylabel="targets in their target class", ylim=(-0.05, 1.05),
+                title="success against the poisoning rate")
+    axes[0].legend(fontsize=8)
+    sns.stripplot(long, x="p", y="attack", ax=axes[1], size=6, jitter=0.15)
+    axes[1].set(xscale="log", xlim=(5e-5, 1.5),
+                xlabel="target-class probability of each target", ylabel="",
+                title="how far did each target move? (0.5 would be a coin toss)")
+    axes[1].axvline(0.5, color="tab:red", ls="--", lw=1)
+    fig.tight_layout()
+    return fig
+
+
+def probe_accuracy_heatmap(table: pd.DataFrame) -> Figure:
+    """Linear-probe accuracy on clean test images for each encoder (rows) and the labelled
+    images its probe was trained on (columns)."""
+    fig, ax = plt.subplots()
+    sns.heatmap(table, annot=True, fmt=".2f", cmap="RdYlGn", vmin=0, vmax=1, cbar=False, ax=ax)
+    ax.set(title="linear-probe accuracy on clean test images", xlabel="the probe was trained on")
+    plt.setp(ax.get_xticklabels(), rotation=15)
+    return fig
+
+
+# --- chapter 09: evasion ------------------------------------------------------------------------
+
+def fooling_rate_by_epsilon(standard: pd.DataFrame, hardened: pd.DataFrame,
+                            epsilon: float) -> Figure:
+    """Fooling rate against ε, per task and attack, one panel per encoder (``standard``,
+    ``hardened``: columns ``task``, ``ε`` and one per attack); the dotted line: the chapter's
+    ``epsilon``."""
+    import pandas as pd
+
+    both = pd.concat([standard.assign(encoder="standard"), hardened.assign(encoder="hardened")])
+    grid = sns.relplot(both.melt(id_vars=["encoder", "task", "ε"], var_name="attack",
+                                 value_name="fooling rate"),
+                       x="ε", y="fooling rate", hue="task", style="attack", col="encoder",
+                       kind="line", markers=True, height=3.5, aspect=1.1)
+    for ax in grid.axes.flat:
+        ax.axvline(epsilon, color="k", ls=":", lw=1)
+        ax.set(ylim=(-0.02, 1.02))
+    return grid.figure
+
+
+def certified_accuracy_curves(curves: Mapping[tuple[str, float], Sequence[float]],
+                              radii: Sequence[float], clean_accuracy: float,
+                              task: str) -> Figure:
+    """Certified accuracy against the L2 radius for each (encoder, σ) of ``curves`` (colour:
+    σ; solid: the hardened encoder, dashed: the others), with the hardened encoder's
+    undefended ``clean_accuracy``."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    sigmas = list(dict.fromkeys(sigma for _, sigma in curves))
+    colours = dict(zip(sigmas, sns.color_palette(n_colors=len(sigmas)), strict=True))
+    for (name, sigma), curve in curves.items():
+        ax.plot(radii, curve, marker="o", color=colours[sigma],
+                ls="-" if name == "hardened" else "--", label=f"{name} encoder, σ = {sigma:g}")
+    ax.axhline(clean_accuracy, color="k", ls=":", lw=1,
+               label="hardened, undefended clean accuracy")
+    ax.set(xlabel="L2 radius", ylabel="certified accuracy", ylim=(0, 1.02),
+           title=f"certified accuracy of the smoothed {task} classifier")
+    ax.legend(fontsize=8)
+    sns.despine(fig)
+    return fig

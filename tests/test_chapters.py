@@ -210,3 +210,23 @@ def test_every_problem_chapter_has_a_dial_with_a_static_figure(path):
     assert "dial" in heading.lower() and "figure" in heading, heading[:200]
     assert not re.search(r"\b(pretrain|train_or_load|steal_encoder|badencoder)\(",
                          cells[i].source), "the dial must not train"
+
+
+def _code_lines(source: str) -> int:
+    """The lines of a cell that are neither blank nor comment-only."""
+    return sum(1 for line in source.splitlines()
+               if line.strip() and not line.strip().startswith("#"))
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_long_figure_code_lives_in_viz(path):
+    """A figure cell (a code cell whose stored outputs hold a PNG) runs at most 15 lines that
+    are neither blank nor comments: longer plotting code goes into ``sslsec.viz``. Exercise
+    solutions (tagged ``solution``) are exempt."""
+    cells = nbformat.read(path, as_version=4).cells
+    long = [f"cell {i} ({_code_lines(c.source)} lines)" for i, c in enumerate(cells)
+            if c.cell_type == "code" and "solution" not in c.metadata.get("tags", [])
+            and any("image/png" in o.get("data", {}) for o in c.outputs)
+            and _code_lines(c.source) > 15]
+    assert not long, (f"{path.name}: figure cells over 15 lines (move the plotting into "
+                      f"sslsec.viz): {', '.join(long)}")

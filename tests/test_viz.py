@@ -70,3 +70,44 @@ def test_chapter_01_figures_and_dial():
     assert not before.equals(dial.result) and np.isclose(dial.result["a"], -np.log10(0.2))
     with pytest.raises(ValueError, match="sweep needs the columns"):
         viz.audit_size_dial(sweep.drop(columns="images"))
+
+
+def test_chapter_figures_moved_from_the_notebooks():
+    """The chapters' figure helpers draw from small made-up results and return a Figure."""
+    from types import SimpleNamespace
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    r = SimpleNamespace(fpr=np.array([0, 0.5, 1]), tpr=np.array([0, 0.7, 1]), auc=0.6,
+                        member_scores=np.array([0.9, 0.95]), nonmember_scores=np.array([0.8]))
+    figs = [viz.membership_roc_and_scores({"threshold": r, "set": r})]
+    points = pd.DataFrame({"epoch": [1, 2, 1, 2], "membership AUC": [0.5, 0.6, 0.5, 0.7],
+                           "augmentations": ["strong"] * 2 + ["weak augmentations"] * 2,
+                           "linear probe": [0.8, 0.9, 0.8, 0.85]})
+    figs.append(viz.leakage_over_training(points))
+    exact = pd.DataFrame({"head": ["ridge", "logistic"], "true λ": [1.0, 1.0],
+                          "stolen λ": [1.0, 1.1], "relative error": [0.0, 0.1]})
+    figs.append(viz.stolen_vs_true_lambda(exact, [0.1, 1.0]))
+    assert figs[-1].axes[1].get_legend().get_texts()[-1].get_text() == "1e-3"
+    defences = pd.DataFrame({"defence": ["noise 1", "noise 1"], "task": ["a", "b"],
+                             "users' cost": [0.01, 0.02], "attacker's cost": [0.1, 0.2]})
+    figs.append(viz.defence_costs(defences))
+    table = pd.DataFrame({"p-value": [0.5, 1e-3]}, index=["x", "y"])
+    figs.append(viz.p_value_panels({"left": table, "right": table},
+                                   lambda t, title, ax: ax.set_title(title)))
+    assert [ax.get_title() for ax in figs[-1].axes] == ["left", "right"]
+    figs.append(viz.probe_accuracy_heatmap(pd.DataFrame({"clean": {"enc": 0.9}})))
+    rates = pd.DataFrame({"task": ["a", "a"], "ε": [0.1, 0.2], "PGD": [0.3, 0.6]})
+    figs.append(viz.fooling_rate_by_epsilon(rates, rates, 0.1))
+    figs.append(viz.certified_accuracy_curves({("hardened", 0.1): [0.9, 0.5],
+                                               ("standard", 0.1): [0.7, 0.2]},
+                                              [0.0, 0.1], 0.95, "a"))
+    assert len(figs[-1].axes[0].lines) == 3
+    clean = SimpleNamespace(success=0.0, target_probability=[1e-6, 0.2])
+    attacks = pd.DataFrame({"attack": ["pairs"], "rate": [0.1], "success": [0.5]})
+    figs.append(viz.poisoning_success(attacks, clean, {("pairs", 0.1): clean}))
+    for fig in figs:
+        assert isinstance(fig, matplotlib.figure.Figure)
+        plt.close(fig)
