@@ -260,6 +260,12 @@ class Assignment:
     autograder: Path
 
 
+def refers_to(fn, *functions) -> bool:
+    """Whether ``fn`` names one of ``functions`` among its globals: the hidden tests' check that
+    a student wrote the core instead of calling the library's."""
+    return any(fn.__globals__.get(name) in functions for name in fn.__code__.co_names)
+
+
 def master_paths() -> list[Path]:
     """The otter-grader master notebooks (``assignments/NN_*.ipynb``)."""
     return sorted(ASSIGNMENTS_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -453,27 +459,28 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
 
-    begun, started_count, done_count = time.perf_counter(), iter(range(1, len(paths) + 1)), \
-        iter(range(1, len(paths) + 1))
+    begun, count = time.perf_counter(), iter(range(1, len(paths) + 1))
 
-    def started(path: Path) -> None:
-        k, elapsed = next(started_count), time.perf_counter() - begun
+    def started(path: Path) -> None:  # one chapter at a time
+        k, elapsed = next(count), time.perf_counter() - begun
         left = f", about {_clock(elapsed / (k - 1) * (len(paths) - k + 1))} left" if k > 1 else ""
         print(f"[{k}/{len(paths)}] running {path.stem} ({args.profile}, seed {args.seed}); "
               f"{_clock(elapsed)} elapsed{left} ...", flush=True)
 
-    def done(record: RunRecord) -> None:  # a parallel run: chapters end in any order
-        k, elapsed = next(done_count), time.perf_counter() - begun
+    def done(record: RunRecord) -> None:  # several at a time: chapters end in any order
+        k, elapsed = next(count), time.perf_counter() - begun
         left = f", about {_clock(elapsed / k * (len(paths) - k))} left" if k < len(paths) else ""
         print(f"[{k}/{len(paths)}] {record.chapter} done in {record.seconds:.0f} s; "
               f"{_clock(elapsed)} elapsed{left}", flush=True)
 
-    if args.jobs > 1:
+    parallel = args.jobs > 1
+    if parallel:
         print(f"running {len(paths)} chapters, {args.jobs} at a time ({args.profile}, seed "
               f"{args.seed}) ...", flush=True)
     try:
         records = run_chapters(paths, args.profile, args.seed, args.device, args.store,
-                               args.jobs, *((started, None) if args.jobs == 1 else (None, done)))
+                               args.jobs, on_start=None if parallel else started,
+                               on_done=done if parallel else None)
     except ValueError as err:  # --jobs below 1, or above 1 with --store
         parser.error(str(err))
     except ChapterFailed as err:
