@@ -1,7 +1,8 @@
 """Self-supervised pre-training: SimCLR and MoCo v2.
 
 Losses are pure functions; methods live in a small registry (:data:`METHODS`); :func:`pretrain`
-is one short loop: two augmented views → method loss → optimiser step.
+is one short loop: two augmented views → method loss → optimiser step. Under ``torchrun`` the
+same loop runs data-parallel (:mod:`sslsec.distributed`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from sslsec import distributed
 from sslsec.augment import AugmentConfig, SimCLRAugment, check_images
 from sslsec.checks import positive_ints
 from sslsec.models import Encoder, ProjectionHead
@@ -72,8 +75,12 @@ class SimCLR(nn.Module):
         self.projector = ProjectionHead(encoder.feature_dim, out_dim=proj_dim)
 
     def loss(self, v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
+        """The loss of a batch of view pairs (under ``torchrun``: of every process's pairs)."""
         z = self.projector(self.encoder(torch.cat([v1, v2])))  # both views in one pass
-        return nt_xent(z[: len(v1)], z[len(v1):], self.temperature)
+        gather = distributed.gather  # the other processes' pairs are negatives too
+        return nt_xent(gather(z[: len(v1)]), gather(z[len(v1):]), self.temperature)
+
+    forward = loss  # DistributedDataParallel synchronises gradients of what forward computes
 
     def after_step(self) -> None:
         pass
@@ -93,14 +100,18 @@ class MoCoV2(nn.Module):
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
 
     def loss(self, v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
-        n, both = len(v1), torch.cat([v1, v2])  # both views in one pass
-        q1, q2 = self.projector(self.encoder(both)).split(n)
+        """The loss of a batch of view pairs (under ``torchrun``: of every process's pairs,
+        whose keys all enter the queue)."""
+        n, both, gather = len(v1), torch.cat([v1, v2]), distributed.gather
+        q1, q2 = (gather(q) for q in self.projector(self.encoder(both)).split(n))
         with torch.no_grad():
-            k1, k2 = self.key_projector(self.key_encoder(both)).split(n)
+            k1, k2 = (gather(k) for k in self.key_projector(self.key_encoder(both)).split(n))
         loss = 0.5 * (info_nce(q1, k2, self.queue, self.temperature)
                       + info_nce(q2, k1, self.queue, self.temperature))
         self._enqueue(torch.cat([k1, k2]))
         return loss
+
+    forward = loss  # DistributedDataParallel synchronises gradients of what forward computes
 
     @torch.no_grad()
     def _enqueue(self, keys: torch.Tensor) -> None:
@@ -220,8 +231,25 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
     ``partners``, when given (same shape as ``images``), is a multi-view data set: the second
     view of ``images[i]`` is drawn from ``partners[i]`` instead (two frames of one video, an
     image and its caption in CLIP), the data that pair poisoning controls (chapter 08).
+
+    Under ``torchrun`` (:mod:`sslsec.distributed`) the loop runs data-parallel: every process
+    draws the same global batch of ``batch_size`` images and the views of all of it (the same
+    random draws as one process would make; views are cheap next to the encoder), keeps its
+    own contiguous slice, and computes the loss on the projections gathered from all
+    processes, so the negatives are the whole global batch. DistributedDataParallel averages
+    the gradients. Batch norm is synchronised across GPUs (SyncBatchNorm: SimCLR's global BN,
+    which also keeps a process from telling its own positives by their local batch
+    statistics); on CPUs (gloo) PyTorch has no SyncBatchNorm, so each process normalises its
+    own slice, the one difference from a single-process run.
     """
     config = config or PretrainConfig()
+    world, me = distributed.world_size(), distributed.rank()
+    if world > 1 and regularizer is not None:
+        raise ValueError("regularizer is not supported in a data-parallel run (torchrun); "
+                         "train it in one process")
+    if config.batch_size % world:
+        raise ValueError(f"batch_size={config.batch_size} must be divisible by the {world} "
+                         "processes of the data-parallel run")
     check_images(images, encoder.in_channels, "images")
     if config.batch_size > len(images):
         raise ValueError(f"batch_size={config.batch_size} is larger than the {len(images)} "
@@ -243,6 +271,12 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
     if regularizer is not None:
         regularizer.to(dev)
         model.add_module("regularizer", regularizer)  # trained, moved and switched with it
+    step_model: nn.Module = model
+    if world > 1:
+        if dev.type == "cuda":
+            step_model = model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        step_model = DistributedDataParallel(
+            model, device_ids=[dev.index] if dev.type == "cuda" else None)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     data = images.to(dev)
@@ -251,7 +285,8 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
     use_bf16 = config.mixed_precision and bf16_native(dev)
     history = History()
     bar = tqdm(range(config.epochs), desc=f"{config.method} pre-training",
-               disable=not show_progress(progress))
+               disable=not show_progress(progress) or not distributed.is_main())
+    mine = slice(me * config.batch_size // world, (me + 1) * config.batch_size // world)
     for epoch in bar:
         start, total = time.perf_counter(), 0.0
         model.train()
@@ -259,10 +294,10 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
         for step in range(steps):
             index = order[step * config.batch_size:(step + 1) * config.batch_size]
             batch = data[index]
-            v1 = augment(batch).contiguous(memory_format=fmt)
-            v2 = augment(second[index]).contiguous(memory_format=fmt)
+            v1 = augment(batch)[mine].contiguous(memory_format=fmt)
+            v2 = augment(second[index])[mine].contiguous(memory_format=fmt)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss = model.loss(v1, v2)
+                loss = step_model(v1, v2)
                 if regularizer is not None:
                     loss = loss + regularizer(encoder, batch.contiguous(memory_format=fmt),
                                               index)

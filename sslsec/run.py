@@ -26,6 +26,7 @@ import nbformat
 
 from sslsec.checks import positive_ints
 from sslsec.data import PACKAGE_ROOT
+from sslsec.pretrain import METHODS
 from sslsec.profiles import DEVICES, PROFILES, get_profile
 
 CHAPTERS_DIR = PACKAGE_ROOT / "chapters"
@@ -406,6 +407,35 @@ def format_table(records: list[RunRecord], n_metrics: int = 3) -> str:
                      for a, b, c, d in rows)
 
 
+def pretrain_command(profile: str, seed: int = 0, device: str = "auto",
+                     epochs: int | None = None, cache: str | None = None,
+                     method: str | None = None) -> int:
+    """``python -m sslsec pretrain``: the profile's encoder (the one every chapter loads),
+    trained into the cache unless it is there already. Under ``torchrun`` the processes
+    train it together (:mod:`sslsec.distributed`) and the first one writes the entry."""
+    from sslsec import distributed
+    from sslsec.zoo import profile_encoder
+
+    if cache is not None:
+        os.environ["SSLSEC_CACHE"] = cache
+    device = distributed.init_from_env(device)
+    try:
+        chosen = get_profile(profile, device=device)
+        changes = {k: v for k, v in (("epochs", epochs), ("method", method)) if v is not None}
+        begun = time.perf_counter()
+        entry = profile_encoder(chosen, seed, **changes)
+        if distributed.is_main():
+            how = ("loaded from" if entry.from_cache else
+                   f"trained in {time.perf_counter() - begun:.0f} s by "
+                   f"{distributed.world_size()} process(es); saved in")
+            losses = ", ".join(f"{v:.4f}" for v in entry.history.loss)
+            print(f"{profile} encoder, seed {seed}: {how} {entry.path}\n"
+                  f"loss per epoch: {losses}", flush=True)
+    finally:
+        distributed.close()
+    return 0
+
+
 def _clock(seconds: float) -> str:
     """``seconds`` as ``m:ss``."""
     return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
@@ -432,10 +462,23 @@ def main(argv: list[str] | None = None) -> int:
     book_cmd.add_argument("--profile", default="laptop", choices=list(PROFILES))
     book_cmd.add_argument("--seed", type=int, default=0)
     book_cmd.add_argument("--device", default="auto", choices=list(DEVICES))
+    pre_cmd = sub.add_parser(
+        "pretrain", help="pre-train the profile's encoder into the cache (data-parallel under "
+                         "torchrun: torchrun --nproc_per_node N -m sslsec pretrain ...)")
+    pre_cmd.add_argument("--profile", default="paper", choices=list(PROFILES))
+    pre_cmd.add_argument("--seed", type=int, default=0)
+    pre_cmd.add_argument("--device", default="auto", choices=list(DEVICES))
+    pre_cmd.add_argument("--epochs", type=int, help="instead of the profile's epochs")
+    pre_cmd.add_argument("--method", choices=list(METHODS), help="instead of SimCLR")
+    pre_cmd.add_argument("--cache", help="the encoder cache (default: $SSLSEC_CACHE, else "
+                                         "data/cache)")
     zoo_cmd = sub.add_parser("zoo", help="retrain the shipped encoders into data/zoo")
     zoo_cmd.add_argument("--check", action="store_true",
                          help="compare retrained weights with the shipped ones; write nothing")
     args = parser.parse_args(argv)
+    if args.command == "pretrain":
+        return pretrain_command(args.profile, args.seed, args.device, args.epochs, args.cache,
+                                args.method)
     if args.command == "zoo":
         lines = make_zoo(check=args.check)
         print("\n".join(lines))

@@ -33,6 +33,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from sslsec import distributed
 from sslsec.augment import AugmentConfig, check_images
 from sslsec.data import PACKAGE_ROOT, ImageSet, dataset_info, pretrain_set
 from sslsec.models import Encoder, ProjectionHead, build_encoder
@@ -324,7 +325,10 @@ def train_or_load(spec: EncoderSpec, images: torch.Tensor, device: str | torch.d
                       regularizer=regularizer)
     entry = ZooEntry(result.encoder, result.projector, key, spec, result.history, False, folder,
                      regularizer)
-    _save(entry, data_sha256, folder)
+    if distributed.is_main():  # under torchrun one process writes the entry, the others wait
+        _save(entry, data_sha256, folder)
+    distributed.barrier()
+    entry.path = folder / f"{key}.safetensors"
     return entry
 
 
@@ -376,8 +380,11 @@ def train_snapshots_or_load(spec: EncoderSpec, images: torch.Tensor, epochs: Seq
         history = History(run.history.loss[:e], run.history.seconds[:e])
         entry = ZooEntry(encoder.to(dev).eval(), projector.to(dev).eval(),
                          entry_key(specs[e], data_sha256), specs[e], history, False, folder)
-        _save(entry, data_sha256, folder)
+        if distributed.is_main():
+            _save(entry, data_sha256, folder)
+        entry.path = folder / f"{entry.key}.safetensors"
         found[e] = entry
+    distributed.barrier()
     return dict(sorted(found.items()))
 
 
