@@ -42,6 +42,7 @@ SLOW_SCOPES = {
     "chapters/04_attribute_and_property_inference.ipynb": 120,
     "chapters/01_data_tracing.ipynb": 110, "chapters/02_membership_inference.ipynb": 90,
     "chapters/08_poisoning.ipynb": 80, "chapters/07_backdoors.ipynb": 80,
+    "tests/test_distributed.py": 50,
     "chapters/10_resource_depletion.ipynb": 45,
 }
 

@@ -1,0 +1,35 @@
+"""The benchmark scripts run (at tiny sizes here; their numbers are measured, not tested)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_paper_throughput_measures_resnet18_on_cifar_shaped_images():
+    result = _module("paper_throughput").measure("cpu", batch_size=4, steps=1, repeats=1)
+    assert result["images_per_s"] > 0 and result["peak_memory_gib"] > 0
+    assert result["batch_size"] == 4 and len(result["repeats_s"]) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the script runs for minutes")
+def test_paper_gpu_script_parses_and_says_when_there_is_no_gpu(tmp_path):
+    script = ROOT / "benchmarks" / "paper_gpu.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    done = subprocess.run(["bash", str(script), str(tmp_path / "out")], capture_output=True,
+                          text=True, env={"PY": sys.executable, "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2 and "no CUDA GPU" in done.stderr
