@@ -46,6 +46,20 @@ def gather(x: torch.Tensor) -> torch.Tensor:
     return collectives.all_gather_single_autograd(x.contiguous(), 0, dist.group.WORLD)
 
 
+def check_in_sync(module: torch.nn.Module) -> None:
+    """Raise ``RuntimeError`` unless every process holds the same parameters as the first
+    (after data-parallel training they must agree to the last bit)."""
+    if world_size() == 1:
+        return
+    device = next(module.parameters()).device  # NCCL broadcasts CUDA tensors only
+    sums = torch.stack([p.detach().double().sum() for p in module.parameters()]).to(device)
+    first = sums.clone()
+    dist.broadcast(first, 0)
+    if not torch.equal(sums, first):
+        raise RuntimeError(f"process {rank()} holds other parameters than process 0 after "
+                           "data-parallel training: the gradients were not synchronised")
+
+
 def init_from_env(device: str = "auto") -> str:
     """Join the process group that ``torchrun`` describes in the environment (``WORLD_SIZE``
     > 1), over NCCL when CUDA is used and gloo otherwise; return the device this process

@@ -312,6 +312,7 @@ def pretrain(encoder: Encoder, images: torch.Tensor, config: PretrainConfig | No
         model.eval()
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, encoder, model.projector)
+    distributed.check_in_sync(model)
     model.to(memory_format=torch.contiguous_format)
     if regularizer is not None:
         del model.regularizer

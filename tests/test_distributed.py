@@ -83,3 +83,30 @@ def test_a_data_parallel_run_refuses_what_it_cannot_split(batch_size, regularize
         pretrain(build_encoder("cnn28"), torch.rand(128, 1, 28, 28),
                  PretrainConfig(epochs=1, batch_size=batch_size), device="cpu",
                  progress=False, regularizer=regularizer)
+
+
+
+def _sync_worker(rank: int, init: str, out: str) -> None:
+    """One of two gloo processes: the check on a layer seeded alike, then seeded apart."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    verdicts = []
+    for seed in (0, rank):
+        torch.manual_seed(seed)
+        try:
+            distributed.check_in_sync(torch.nn.Linear(3, 2))
+            verdicts.append("in sync")
+        except RuntimeError as err:
+            verdicts.append(str(err))
+    dist.destroy_process_group()
+    Path(f"{out}.{rank}").write_text(json.dumps(verdicts))
+
+
+def test_processes_whose_parameters_drifted_apart_are_caught(tmp_path):
+    out = str(tmp_path / "verdict")
+    torch.multiprocessing.spawn(_sync_worker, (f"file://{tmp_path / 'rendezvous'}", out),
+                                nprocs=2)
+    first, second = (json.loads(Path(f"{out}.{r}").read_text()) for r in (0, 1))
+    assert first == ["in sync", "in sync"] and second[0] == "in sync"
+    assert "process 1 holds other parameters than process 0" in second[1]
