@@ -32,7 +32,7 @@ def test_every_chapter_module_has_its_parts(name):
     mod = CHAPTERS[name]
     assert mod.NAME == name
     assert (mod.__doc__ or "").strip(), "one paragraph: the book's problem, what it decides"
-    assert set(mod.SETTINGS) == {"smoke", "laptop", "paper"} == set(PROFILES)
+    assert set(mod.SETTINGS) == {"smoke", "laptop", "paper", "papersmoke"} == set(PROFILES)
     assert all(isinstance(s, dict) for s in mod.SETTINGS.values())
     assert mod.CLAIMS and all(isinstance(c, Claim) for c in mod.CLAIMS)
     metrics = [c.metric for c in mod.CLAIMS]

@@ -42,6 +42,9 @@ SETTINGS: dict[str, dict] = {
               "n_calibration": 5000,
               "defences": [{"noise": 0.25}, {"noise": 0.5}, {"noise": 1.0}, {"noise": 2.0},
                            {"noise": 3.0}, {"step": 1.0}, {"bits": 2}, {"bits": 1}]},
+    "papersmoke": {"n_aux": 256, "n_users": 64, "decoder_epochs": 2, "decoder_width": 8,
+                   "decoder_hidden": 128, "recogniser_epochs": 1, "recogniser_width": 16,
+                   "n_calibration": 200, "defences": [{"noise": 1.0}, {"bits": 1}]},
 }
 
 CLAIMS: list[Claim] = [

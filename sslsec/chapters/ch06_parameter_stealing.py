@@ -45,6 +45,8 @@ _STEALING: dict[str, dict] = {
               "epochs": 100, "batch_size": 256,
               "defences": [{"noise": 0.5}, {"noise": 1.0}, {"step": 1.0}, {"topk": 64}],
               "baseline_epochs": 200},
+    "papersmoke": {"n_eval": 64, "budgets": [64, 128], "budget": 128, "epochs": 1,
+                   "batch_size": 32, "defences": [{"noise": 1.0}], "baseline_epochs": 1},
 }
 
 _OWNERSHIP: dict[str, dict] = {
@@ -80,6 +82,13 @@ _OWNERSHIP: dict[str, dict] = {
               "independent": [["same", 0], ["same", 1], ["same", 2], ["other", 0],
                               ["other", 1]],
               "n_views": 10, "n_private": 2000, "gmm_components": 20},
+    "papersmoke": {"bits": 16, "n_verification": 64,
+                   "embed": {"epochs": 1, "lam": 1.0, "margin": 0.3, "lr": 1e-4,
+                             "batch_size": 64},
+                   "stolen": [["stolenencoder", "same", 128], ["contsteal", "other", 128]],
+                   "prune": [0.5], "finetune_epochs": [1], "finetune_lr": 1e-4,
+                   "finetune_batch_size": 64, "independent": [["same", 1], ["other", 0]],
+                   "n_views": 4, "n_private": 64, "gmm_components": 2},
 }
 
 #: stealing the encoder, then proving ownership of it: one flat table per profile
