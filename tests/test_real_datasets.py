@@ -376,3 +376,19 @@ def test_write_standins_rejects_bad_sizes(tmp_path):
         write_standins(tmp_path, n_train=3)
     with pytest.raises(ValueError, match="images must be uint8"):
         write_svhn(tmp_path, {"train": (np.zeros((2, 32, 32, 3)), [0, 1])})
+
+
+def test_downstream_subsets_of_class_sorted_gtsrb_hold_many_classes(tmp_path, monkeypatch):
+    """GTSRB's training archive is sorted by class folder: a downstream subset is drawn by a
+    seeded permutation, not taken from the front (which would hold one or two classes)."""
+    from sslsec.data import downstream_task
+    from sslsec.profiles import get_profile
+
+    write_standins(tmp_path, n_train=430, n_test=43)
+    monkeypatch.setenv("SSLSEC_DATA", str(tmp_path))
+    profile = get_profile("papersmoke", n_downstream_train=40, n_test=20)
+    task = downstream_task(profile, "gtsrb", seed=0)
+    assert len(task["train"]) == 40 and len(set(task["train"].y.tolist())) > 20
+    again = downstream_task(profile, "gtsrb", seed=0)
+    assert torch.equal(task["train"].y, again["train"].y)
+    assert not torch.equal(task["train"].y, downstream_task(profile, "gtsrb", seed=1)["train"].y)

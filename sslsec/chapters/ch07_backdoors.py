@@ -93,10 +93,11 @@ settings, check = chapter_functions(NAME, SETTINGS)
 
 
 def backdoor_setup(profile: Profile, seed: int = 0, progress: bool = True) -> BackdoorSetup:
-    """Shadow images: held-out images of the pre-training distribution and unlabelled UCI
-    digits (chapter 06's query pools, ``n_shadow`` of each); clean encoders: ``"standard"``
-    plus chapter 06's independent encoders; the defender's images: the held-out MNIST test
-    images no one trained on. Sizes from :data:`SETTINGS`."""
+    """Shadow images: held-out images of the pre-training distribution and unlabelled images of
+    the profile's other distribution (chapter 06's query pools, ``n_shadow`` of each); clean
+    encoders: ``"standard"`` plus chapter 06's independent encoders; the defender's images: the
+    held-out images of the pre-training distribution no one trained on (chapter 06's
+    ``held_out``). Sizes from :data:`SETTINGS`."""
     s = settings(profile.name)
     world = stealing_setup(profile, seed, progress)
     pools = world.query_pools
@@ -104,5 +105,4 @@ def backdoor_setup(profile: Profile, seed: int = 0, progress: bool = True) -> Ba
     clean = {"standard": world.victim} | others_encoders(profile, world, progress)
     tasks = {name: downstream_task(profile, name, seed=seed)
              for name in profile.downstream_datasets}
-    return BackdoorSetup(s, tasks, shadow, clean,
-                         world.tasks[profile.pretrain_dataset]["test"].x)
+    return BackdoorSetup(s, tasks, shadow, clean, world.held_out.x)
