@@ -75,6 +75,9 @@ class DatasetInfo:
     parts: tuple[str, ...]
     channels: int
     size: int
+    #: the official training part is stored sorted by class (GTSRB's class folders): subsets
+    #: of it are drawn by a seeded permutation, not taken from the front
+    class_sorted: bool = False
 
 
 def data_root() -> Path:
@@ -236,7 +239,7 @@ DATASETS: dict[str, DatasetInfo] = {
     "cifar10": DatasetInfo("cifar10", _load_cifar10, ("train", "test"), 3, 32),
     "stl10": DatasetInfo("stl10", _load_stl10, ("train", "test"), 3, 32),
     "svhn": DatasetInfo("svhn", _load_svhn, ("train", "test"), 3, 32),
-    "gtsrb": DatasetInfo("gtsrb", _load_gtsrb, ("train", "test"), 3, 32),
+    "gtsrb": DatasetInfo("gtsrb", _load_gtsrb, ("train", "test"), 3, 32, class_sorted=True),
 }
 
 TEST_FRACTION = 0.2  # held-out share of datasets that have no official test part
@@ -331,9 +334,12 @@ def downstream_task(profile: Profile, dataset: str | None = None, seed: int = 0,
     ``train`` comes from the same pool as :func:`pretrain_set` (the usual linear evaluation
     protocol: the downstream user labels images of the same distribution, possibly the very
     images the encoder saw); ``test`` is disjoint from both. A dataset smaller than the
-    profile's sizes gives its whole pool.
+    profile's sizes gives its whole pool. A training part stored sorted by class (GTSRB) is
+    shuffled by a seeded permutation first, so that a subset holds every class.
     """
     name = dataset or profile.downstream_datasets[0]
     pool = pools(name, seed, **load_kwargs)
-    return Splits(train=pool["train"][: profile.n_downstream_train],
-                  test=pool["test"][: profile.n_test])
+    train = pool["train"]
+    if dataset_info(name).class_sorted:
+        train = train[torch.randperm(len(train), generator=_generator(seed))]
+    return Splits(train=train[: profile.n_downstream_train], test=pool["test"][: profile.n_test])

@@ -2,7 +2,8 @@
 
 ``smoke`` runs every chapter in seconds (the automated tests), ``laptop`` (the default) is the
 offline MNIST setting on two CPU cores, ``paper`` is CIFAR-10 pre-training with a ResNet-18 on
-a GPU. A chapter's own sizes per profile live in its module (:mod:`sslsec.chapters`).
+a GPU, and ``papersmoke`` the paper profile's datasets and architecture at smoke sizes. A
+chapter's own sizes per profile live in its module (:mod:`sslsec.chapters`).
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ class Profile:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     probe_epochs: int = 100
     device: str = "auto"
+    #: a dataset of another distribution than the pre-training one, for attackers' queries
+    #: and other parties' encoders (chapters 01, 05-08): UCI digits beside MNIST; STL-10
+    #: beside CIFAR-10, as StolenEncoder's surrogate data
+    other_dataset: str = "digits"
 
     def torch_device(self) -> torch.device:
         """The resolved device (``auto`` picks CUDA when present)."""
@@ -108,6 +113,15 @@ PROFILES: dict[str, Profile] = {
         name="paper", pretrain_dataset="cifar10", downstream_datasets=("stl10", "svhn", "gtsrb"),
         arch="resnet18", n_pretrain=50000, n_downstream_train=50000, n_test=10000, epochs=200,
         batch_size=512, lr=1e-3, temperature=0.5, augment=AugmentConfig(), probe_epochs=100,
+        other_dataset="stl10",
+    ),
+    # the paper profile's datasets, on-disk formats and architecture at smoke sizes: its code
+    # paths, run on a CPU with stand-in files (sslsec.standin) named by $SSLSEC_DATA
+    "papersmoke": Profile(
+        name="papersmoke", pretrain_dataset="cifar10",
+        downstream_datasets=("stl10", "svhn", "gtsrb"), arch="resnet18", n_pretrain=256,
+        n_downstream_train=256, n_test=128, epochs=1, batch_size=128, lr=1e-3,
+        temperature=0.5, augment=AugmentConfig(), probe_epochs=20, other_dataset="stl10",
     ),
 }
 

@@ -145,7 +145,7 @@ def _thread_env(threads: int | None) -> dict[str, str]:
 
 #: The longest a cell may run, by profile, before the chapter fails naming the cell (none where
 #: absent): a smoke cell takes seconds, so one that runs for minutes is stuck, not slow.
-CELL_TIMEOUT_S = {"smoke": 300}
+CELL_TIMEOUT_S = {"smoke": 300, "papersmoke": 900}
 
 
 def _kernel_config():

@@ -30,9 +30,14 @@ if TYPE_CHECKING:
 sns.set_theme(context="notebook", style="white")
 
 
-def _to_numpy_image(img: torch.Tensor) -> np.ndarray:
+def to_image(img: torch.Tensor) -> np.ndarray:
+    """One image ``(C, H, W)`` in [0, 1] as ``imshow`` takes it: ``(H, W)`` for one channel
+    (shown with a grey colour map), ``(H, W, 3)`` for colour."""
     img = img.detach().cpu().clamp(0, 1)
     return img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy()
+
+
+_to_numpy_image = to_image
 
 
 def image_grid(images: torch.Tensor, nrow: int = 8, titles: Sequence[str] | None = None,
@@ -617,13 +622,14 @@ def trigger_examples(backdoors: Mapping[str, tuple[Trigger, int, object]],
                      n: int = 3) -> Figure:
     """Per task (a row): its first ``n`` clean test images, then the same with the task's
     trigger. ``backdoors``: task → (trigger, target class, anything)."""
-    fig, axes = plt.subplots(len(backdoors), 2 * n, figsize=(11, 4), squeeze=False)
+    fig, axes = plt.subplots(len(backdoors), 2 * n, figsize=(11, 2 * len(backdoors)),
+                             squeeze=False)
     for row, (task, (trigger, target, _)) in zip(axes, backdoors.items(), strict=True):
         x = tasks[task]["test"].x[:n]
         for ax, image, label in zip(row, [*x, *trigger.apply(x)],
                                     ["clean"] * n + [f"triggered → {target}?"] * n,
                                     strict=True):
-            ax.imshow(image[0], cmap="gray", vmin=0, vmax=1)
+            ax.imshow(to_image(image), cmap="gray", vmin=0, vmax=1)
             ax.set_title(f"{task}: {label}", fontsize=8)
             ax.axis("off")
     fig.suptitle(title)

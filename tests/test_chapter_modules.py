@@ -32,7 +32,7 @@ def test_every_chapter_module_has_its_parts(name):
     mod = CHAPTERS[name]
     assert mod.NAME == name
     assert (mod.__doc__ or "").strip(), "one paragraph: the book's problem, what it decides"
-    assert set(mod.SETTINGS) == {"smoke", "laptop", "paper"} == set(PROFILES)
+    assert set(mod.SETTINGS) == {"smoke", "laptop", "paper", "papersmoke"} == set(PROFILES)
     assert all(isinstance(s, dict) for s in mod.SETTINGS.values())
     assert mod.CLAIMS and all(isinstance(c, Claim) for c in mod.CLAIMS)
     metrics = [c.metric for c in mod.CLAIMS]
@@ -144,3 +144,30 @@ def test_pretraining_images_setup_draws_disjoint_pools():
 
     total = len(pools(smoke.pretrain_dataset, seed=0)["train"])
     assert len(world.aux) + sum(len(p) for p in leaky.parts.values()) == total
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_settings_name_only_datasets_and_encoders_of_their_profile(profile):
+    """The backdoors' tasks are the profile's downstream datasets and their clean encoders are
+    the standard one or chapter 06's independent ones (named after the pre-training dataset
+    or the profile's ``other_dataset``); chapter 03's and 04's attributes suit its images."""
+    from sslsec.attacks.attribute_inference import ATTRIBUTES
+    from sslsec.data import dataset_info
+
+    p = get_profile(profile)
+    backdoors = chapters.settings("07_backdoors", profile)
+    roles = {"same": p.pretrain_dataset, "other": p.other_dataset}
+    plan = chapters.settings("06_parameter_stealing", profile)["independent"]
+    independent = {f"{roles[role]}, seed {s}" for role, s in plan}
+    for task, *_ in backdoors["main"]:
+        assert task in p.downstream_datasets
+    for clean, task, *_ in backdoors["population"]:
+        assert clean in independent | {"standard"}, clean
+        assert task in p.downstream_datasets
+    colour = dataset_info(p.pretrain_dataset).channels == 3
+    for chapter in ("03_reconstruction", "04_attribute_and_property_inference"):
+        attribute = chapters.settings(chapter, profile)["attribute"]
+        assert attribute in ATTRIBUTES
+        assert not (colour and attribute in ("thickness", "slant")), (chapter, attribute)
+    assert p.other_dataset != p.pretrain_dataset
+    assert dataset_info(p.other_dataset).channels == dataset_info(p.pretrain_dataset).channels

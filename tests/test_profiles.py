@@ -4,14 +4,24 @@ import torch
 from sslsec.profiles import PROFILES, AugmentConfig, get_profile, resolve_device
 
 
-def test_three_profiles_with_growing_budgets():
-    assert set(PROFILES) == {"smoke", "laptop", "paper"}
+def test_profiles_with_growing_budgets():
+    assert set(PROFILES) == {"smoke", "laptop", "paper", "papersmoke"}
     smoke, laptop, paper = (get_profile(n) for n in ("smoke", "laptop", "paper"))
     assert smoke.epochs < laptop.epochs < paper.epochs
     assert smoke.n_pretrain < laptop.n_pretrain < paper.n_pretrain
     assert laptop.pretrain_dataset == "mnist5k" and laptop.arch == "cnn28"
     assert paper.pretrain_dataset == "cifar10" and paper.arch == "resnet18"
     assert set(paper.downstream_datasets) == {"stl10", "svhn", "gtsrb"}
+
+
+def test_papersmoke_is_the_paper_setting_at_smoke_sizes():
+    smoke, paper, ps = (get_profile(n) for n in ("smoke", "paper", "papersmoke"))
+    for field in ("pretrain_dataset", "downstream_datasets", "arch", "augment", "other_dataset"):
+        assert getattr(ps, field) == getattr(paper, field), field
+    for field in ("n_pretrain", "n_downstream_train", "n_test", "epochs", "probe_epochs"):
+        assert getattr(ps, field) == getattr(smoke, field), field
+    assert smoke.other_dataset == "digits" and get_profile("laptop").other_dataset == "digits"
+    assert ps.other_dataset != ps.pretrain_dataset
 
 
 def test_default_is_laptop_and_overrides_apply():

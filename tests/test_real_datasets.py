@@ -9,22 +9,26 @@ download functions torchvision calls are replaced by ones that fail (see ``no_ne
 from __future__ import annotations
 
 import pickle
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.io
 import torch
 import torchvision.datasets.cifar
 import torchvision.datasets.gtsrb
 import torchvision.datasets.stl10
 import torchvision.datasets.svhn
-from PIL import Image
 
 from sslsec import data
 from sslsec.data import DatasetNotFoundError, load_dataset, pools
+from sslsec.standin import (
+    write_cifar10,
+    write_gtsrb,
+    write_standins,
+    write_stl10,
+    write_svhn,
+)
 
 REAL = ("cifar10", "stl10", "svhn", "gtsrb")
 
@@ -108,53 +112,19 @@ def _expected96(k: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- CIFAR-10
 
-class _Py2Pickler(pickle._Pickler):
-    """Writes ``str`` and ``bytes`` as Python 2 byte strings, as in the real CIFAR-10 pickles
-    (made by Python 2's cPickle, read by torchvision with ``encoding="latin1"``)."""
-
-    dispatch = pickle._Pickler.dispatch.copy()
-
-    def save_py2_str(self, obj: str | bytes) -> None:
-        raw = obj.encode("latin1") if isinstance(obj, str) else obj
-        if len(raw) < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([len(raw)]) + raw)
-        else:
-            self.write(pickle.BINSTRING + struct.pack("<i", len(raw)) + raw)
-        self.memoize(obj)
-
-    dispatch[str] = save_py2_str
-    dispatch[bytes] = save_py2_str  # numpy's raw pixel buffer, as Python 2 wrote it
-
-
-def _py2_pickle(obj, path: Path) -> None:
-    with open(path, "wb") as f:
-        _Py2Pickler(f, protocol=2).dump(obj)
-
-
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                  "ship", "truck")
 
 
 @pytest.fixture
 def cifar10(tmp_path) -> Fake:
-    folder = tmp_path / "cifar-10-batches-py"
-    folder.mkdir()
     images: dict[str, list] = {"train": [], "test": []}
     labels: dict[str, list[int]] = {"train": [], "test": []}
-    batches = [(f"data_batch_{i}", "train", 2) for i in range(1, 6)] + [("test_batch", "test", 3)]
-    k = 0
-    for file_name, part, n in batches:
-        imgs = [_pattern32(k + j) for j in range(n)]
-        ys = [(7 * (k + j) + 3) % 10 for j in range(n)]
-        k += n
-        # one row per image: the R plane, then G, then B, each 32×32 row-major
-        rows = np.stack([img.transpose(2, 0, 1).reshape(3072) for img in imgs])
-        _py2_pickle({"batch_label": f"{file_name} of 6", "labels": ys, "data": rows,
-                     "filenames": [f"img_{k}_{j}.png" for j in range(n)]}, folder / file_name)
-        images[part] += imgs
-        labels[part] += ys
-    _py2_pickle({"num_cases_per_batch": 2, "label_names": list(CIFAR_CLASSES), "num_vis": 3072},
-                folder / "batches.meta")
+    for part, n, k0 in (("train", 10, 0), ("test", 3, 10)):  # 5 batches of 2, then 3
+        images[part] = [_pattern32(k) for k in range(k0, k0 + n)]
+        labels[part] = [(7 * k + 3) % 10 for k in range(k0, k0 + n)]
+    write_cifar10(tmp_path, {p: (np.stack(images[p]), labels[p]) for p in images},
+                  CIFAR_CLASSES)
     return Fake(tmp_path, labels, {p: _expected32(v) for p, v in images.items()}, CIFAR_CLASSES)
 
 
@@ -176,37 +146,30 @@ STL_CLASSES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey
 
 @pytest.fixture
 def stl10(tmp_path) -> Fake:
-    folder = tmp_path / "stl10_binary"
-    folder.mkdir()
-    parts = {"train": [1, 10, 4, 7], "test": [10, 2, 5]}  # labels on disk are 1..10
-    images, labels, k = {}, {}, 0
-    for part, disk_labels in parts.items():
-        imgs = [_pattern96(k + j) for j in range(len(disk_labels))]
-        # on disk each channel is stored column-major: (N, 3, W, H)
-        np.stack(imgs).transpose(0, 1, 3, 2).tofile(folder / f"{part}_X.bin")
-        np.asarray(disk_labels, np.uint8).tofile(folder / f"{part}_y.bin")
-        images[part] = np.stack([_expected96(k + j) for j in range(len(disk_labels))])
-        labels[part] = [y - 1 for y in disk_labels]
-        k += len(disk_labels)
-    (folder / "class_names.txt").write_text("\n".join(STL_CLASSES) + "\n")
-    return Fake(tmp_path, labels, images, STL_CLASSES, atol=1e-4)
+    parts = {"train": [0, 9, 3, 6], "test": [9, 1, 4]}  # written as 1..10 on disk
+    images, written, k = {}, {}, 0
+    for part, ys in parts.items():
+        imgs = [_pattern96(k + j) for j in range(len(ys))]  # (C, H, W)
+        written[part] = (np.stack(imgs).transpose(0, 2, 3, 1), ys)
+        images[part] = np.stack([_expected96(k + j) for j in range(len(ys))])
+        k += len(ys)
+    write_stl10(tmp_path, written, STL_CLASSES)
+    return Fake(tmp_path, parts, images, STL_CLASSES, atol=1e-4)
 
 
 # --------------------------------------------------------------------------- SVHN
 
 @pytest.fixture
 def svhn(tmp_path) -> Fake:
-    parts = {"train": [10, 1, 2, 9, 5], "test": [3, 10, 7]}  # 10 is the digit 0
-    images, labels, k = {}, {}, 0
-    for part, mat_labels in parts.items():
-        imgs = [_pattern32(k + j) for j in range(len(mat_labels))]
-        k += len(mat_labels)
-        x = np.stack(imgs, axis=-1)  # (32, 32, 3, N), as MATLAB stores it
-        y = np.asarray(mat_labels, np.uint8).reshape(-1, 1)
-        scipy.io.savemat(tmp_path / f"{part}_32x32.mat", {"X": x, "y": y})
+    parts = {"train": [0, 1, 2, 9, 5], "test": [3, 0, 7]}  # 0 is written as 10 on disk
+    images, written, k = {}, {}, 0
+    for part, ys in parts.items():
+        imgs = [_pattern32(k + j) for j in range(len(ys))]
+        k += len(ys)
+        written[part] = (np.stack(imgs), ys)
         images[part] = _expected32(imgs)
-        labels[part] = [y % 10 for y in mat_labels]
-    return Fake(tmp_path, labels, images, tuple(str(i) for i in range(10)))
+    write_svhn(tmp_path, written)
+    return Fake(tmp_path, parts, images, tuple(str(i) for i in range(10)))
 
 
 # --------------------------------------------------------------------------- GTSRB
@@ -217,28 +180,19 @@ def _colour(k: int) -> tuple[int, int, int]:
 
 @pytest.fixture
 def gtsrb(tmp_path) -> Fake:
-    base = tmp_path / "gtsrb"
-    sizes = [(30, 35), (40, 40), (29, 31), (52, 47)]
-    train = [("00000", 0), ("00000", 1), ("00002", 0), ("00042", 0)]  # class 1 absent
-    images, labels = {"train": [], "test": []}, {"train": [], "test": []}
-    for k, (folder, track) in enumerate(train):
-        path = base / "GTSRB" / "Training" / folder / f"{track:05d}_{k:05d}.ppm"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", sizes[k], _colour(k)).save(path)
-        (path.parent / f"GT-{folder}.csv").write_text("Filename;ClassId\n")  # as in the archive
-        images["train"].append(_colour(k))
-        labels["train"].append(int(folder))
-    test_dir = base / "GTSRB" / "Final_Test" / "Images"
-    test_dir.mkdir(parents=True)
-    rows = ["Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId"]
-    for j, class_id in enumerate([14, 0, 42]):
-        k = 10 + j
-        size = sizes[j]
-        Image.new("RGB", size, _colour(k)).save(test_dir / f"{j:05d}.ppm")
-        rows.append(f"{j:05d}.ppm;{size[0]};{size[1]};5;5;{size[0] - 5};{size[1] - 5};{class_id}")
-        images["test"].append(_colour(k))
-        labels["test"].append(class_id)
-    (base / "GT-final_test.csv").write_text("\n".join(rows) + "\n")
+    sizes = [(35, 30), (40, 40), (31, 29), (47, 52)]  # (H, W)
+    train = [(0, 0), (0, 1), (2, 0), (42, 0)]  # (class, track); class 1 absent
+    images = {"train": [_colour(k) for k in range(4)],
+              "test": [_colour(10 + j) for j in range(3)]}
+    labels = {"train": [c for c, _ in train], "test": [14, 0, 42]}
+
+    def solid(colour, size):
+        return np.broadcast_to(np.asarray(colour, np.uint8), (*size, 3)).copy()
+
+    write_gtsrb(tmp_path, [(solid(images["train"][k], sizes[k]), c) for k, (c, _) in
+                           enumerate(train)],
+                [(solid(images["test"][j], sizes[j]), c) for j, c in enumerate(labels["test"])],
+                tracks=[t for _, t in train])
     expected = {part: np.broadcast_to(np.asarray(c, np.float64)[:, :, None, None] / 255.0,
                                       (len(c), 3, 32, 32)) for part, c in images.items()}
     return Fake(tmp_path, labels, expected, tuple(str(i) for i in range(43)))
@@ -399,3 +353,42 @@ def test_no_download_unless_sslsec_download_is_1(tmp_path, monkeypatch, no_netwo
         load_dataset("svhn", "test", download=False)
     assert "download failed" not in str(info.value)
     assert len(no_network) == 1
+
+
+# --------------------------------------------------------------------------- stand-in copies
+
+def test_write_standins_loads_as_every_real_dataset(tmp_path, no_network):
+    """The papersmoke stand-ins: every part of every dataset loads, labels cover the classes,
+    and the images are not constant."""
+    write_standins(tmp_path, n_train=86, n_test=43, seed=0)
+    for name in REAL:
+        for part, n in (("train", 86), ("test", 43)):
+            ds = load_dataset(name, part, root=tmp_path, download=False)
+            assert tuple(ds.x.shape) == (n, 3, 32, 32)
+            n_classes = 43 if name == "gtsrb" else 10
+            assert set(ds.y.tolist()) == set(range(n_classes))
+            assert ds.x.std() > 0.05
+    assert no_network == []
+
+
+def test_write_standins_rejects_bad_sizes(tmp_path):
+    with pytest.raises(ValueError, match="n_train"):
+        write_standins(tmp_path, n_train=3)
+    with pytest.raises(ValueError, match="images must be uint8"):
+        write_svhn(tmp_path, {"train": (np.zeros((2, 32, 32, 3)), [0, 1])})
+
+
+def test_downstream_subsets_of_class_sorted_gtsrb_hold_many_classes(tmp_path, monkeypatch):
+    """GTSRB's training archive is sorted by class folder: a downstream subset is drawn by a
+    seeded permutation, not taken from the front (which would hold one or two classes)."""
+    from sslsec.data import downstream_task
+    from sslsec.profiles import get_profile
+
+    write_standins(tmp_path, n_train=430, n_test=43)
+    monkeypatch.setenv("SSLSEC_DATA", str(tmp_path))
+    profile = get_profile("papersmoke", n_downstream_train=40, n_test=20)
+    task = downstream_task(profile, "gtsrb", seed=0)
+    assert len(task["train"]) == 40 and len(set(task["train"].y.tolist())) > 20
+    again = downstream_task(profile, "gtsrb", seed=0)
+    assert torch.equal(task["train"].y, again["train"].y)
+    assert not torch.equal(task["train"].y, downstream_task(profile, "gtsrb", seed=1)["train"].y)

@@ -97,3 +97,25 @@ def test_density_checks_flag_dense_encoders_and_inputs(parent, mnist):
         DensityFilter.fit(parent.encoder, natural, layers=9)
     with pytest.raises(ValueError, match="expected="):
         deployment_check(parent.encoder, natural, expected=0)
+
+
+def test_pruning_reaches_the_resnet18s_stem_and_blocks():
+    """The ResNet-18 (the paper's encoder) has no BN → ReLU Sequential: the stem's and every
+    residual block's ``bn1`` feed a ReLU, and pruning caps their firing rates."""
+    from sslsec.models import CifarResNet18
+
+    torch.manual_seed(0)
+    encoder = CifarResNet18().eval()
+    found = relu_batchnorms(encoder)
+    assert len(found) == 1 + 8 and found[0] is encoder.net.bn1
+    reference = torch.rand(16, 3, 32, 32)
+    pruned = prune_activations(encoder, reference, target=0.2, device="cpu")
+    rates = []
+    handles = [bn.register_forward_hook(
+        lambda m, i, out: rates.append((out > 0).transpose(0, 1).flatten(1).float().mean(1)))
+        for bn in relu_batchnorms(pruned)]
+    with torch.no_grad():
+        pruned.encode(reference)
+    for h in handles:
+        h.remove()
+    assert len(rates) == 9 and all(float(r.max()) <= 0.2 + 0.01 for r in rates)

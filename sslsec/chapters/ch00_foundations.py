@@ -14,7 +14,7 @@ from sslsec.claims import Claim
 NAME = "00_foundations"
 
 #: no sizes of its own: the profile's
-SETTINGS: dict[str, dict] = {"smoke": {}, "laptop": {}, "paper": {}}
+SETTINGS: dict[str, dict] = {"smoke": {}, "laptop": {}, "paper": {}, "papersmoke": {}}
 
 CLAIMS: list[Claim] = [
     Claim("linear_probe_mnist", ">=", 0.94, 0.85,

@@ -62,6 +62,13 @@ SETTINGS: dict[str, dict] = {
               "group_size": 32, "n_global": 2, "n_local": 6, "local_scale": [0.05, 0.4],
               "copy_budget": 5000, "prune": [0.3, 0.6], "finetune_epochs": [5, 20],
               "defence_share": 0.1, "early_stop_epochs": 100, "noise_std": 0.1, "alpha": 0.01},
+    # the paper's setting at smoke sizes (CIFAR-10 stand-ins, ResNet-18)
+    "papersmoke": {"n_probe": 16, "shares": [1.0, 0.25], "budget": 256, "epsilon": 8 / 255,
+                   "mark_fraction": 0.5, "n_decoys": 99, "smoothness": 8, "n_views": 4,
+                   "n_permutations": 999, "group_size": 8, "n_global": 2, "n_local": 2,
+                   "local_scale": [0.05, 0.4], "copy_budget": 64, "prune": [0.5],
+                   "finetune_epochs": [1], "defence_share": 1.0, "early_stop_epochs": 2,
+                   "noise_std": 0.1, "alpha": 0.01},
 }
 
 CLAIMS: list[Claim] = [

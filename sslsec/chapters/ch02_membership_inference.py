@@ -32,6 +32,7 @@ SETTINGS: dict[str, dict] = {
                "checkpoints": [10, 25, 50, 100, 200, 400, 600], "n_views": 10},
     "paper": {"n_members": 5000, "epochs": 800,
               "checkpoints": [50, 100, 200, 400, 800], "n_views": 10},
+    "papersmoke": {"n_members": 32, "epochs": 4, "checkpoints": [2, 4], "n_views": 4},
 }
 
 CLAIMS: list[Claim] = [

@@ -46,6 +46,10 @@ SETTINGS: dict[str, dict] = {
               "probe_other": 150, "curve": [2, 4, 8, 12, 16], "attribute": "brightness",
               "n_levels": 3, "talos_weights": [0.25, 0.5, 1.0, 2.0, 4.0],
               "inlp_iterations": [0, 20, 40, 80, 120, 160]},
+    "papersmoke": {"target_class": 0, "fractions": [0.1, 0.5], "n_images": 64, "epochs": 1,
+                   "batch_size": 32, "n_shadows": 4, "n_victims": 2, "probe_target": 10,
+                   "probe_other": 30, "curve": [2, 4], "attribute": "brightness",
+                   "n_levels": 3, "talos_weights": [1.0], "inlp_iterations": [0, 2, 4]},
 }
 
 CLAIMS: list[Claim] = [

@@ -49,6 +49,9 @@ SETTINGS: dict[str, dict] = {
               "decimals": [8, 6, 5, 4, 3, 2, 1], "n_images": 5000, "epochs": 100,
               "batch_size": 256, "shadows_per_recipe": 6, "victims_per_recipe": 3,
               "n_probe": 200, "recipes": RECIPES},
+    "papersmoke": {"n_head_train": 200, "lambdas": [1e-2, 1.0, 100.0], "decimals": [6, 3, 1],
+                   "n_images": 64, "epochs": 1, "batch_size": 64, "shadows_per_recipe": 1,
+                   "victims_per_recipe": 1, "n_probe": 40, "recipes": RECIPES},
 }
 
 CLAIMS: list[Claim] = [

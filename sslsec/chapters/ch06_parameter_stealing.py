@@ -45,6 +45,8 @@ _STEALING: dict[str, dict] = {
               "epochs": 100, "batch_size": 256,
               "defences": [{"noise": 0.5}, {"noise": 1.0}, {"step": 1.0}, {"topk": 64}],
               "baseline_epochs": 200},
+    "papersmoke": {"n_eval": 64, "budgets": [64, 128], "budget": 128, "epochs": 1,
+                   "batch_size": 32, "defences": [{"noise": 1.0}], "baseline_epochs": 1},
 }
 
 _OWNERSHIP: dict[str, dict] = {
@@ -80,6 +82,13 @@ _OWNERSHIP: dict[str, dict] = {
               "independent": [["same", 0], ["same", 1], ["same", 2], ["other", 0],
                               ["other", 1]],
               "n_views": 10, "n_private": 2000, "gmm_components": 20},
+    "papersmoke": {"bits": 16, "n_verification": 64,
+                   "embed": {"epochs": 1, "lam": 1.0, "margin": 0.3, "lr": 1e-4,
+                             "batch_size": 64},
+                   "stolen": [["stolenencoder", "same", 128], ["contsteal", "other", 128]],
+                   "prune": [0.5], "finetune_epochs": [1], "finetune_lr": 1e-4,
+                   "finetune_batch_size": 64, "independent": [["same", 1], ["other", 0]],
+                   "n_views": 4, "n_private": 64, "gmm_components": 2},
 }
 
 #: stealing the encoder, then proving ownership of it: one flat table per profile
@@ -98,8 +107,8 @@ CLAIMS: list[Claim] = [
     Claim("contsteal_gap_max_task", "<=", None, None,
           "Cont-Steal's gap with the same budget (reported)"),
     Claim("other_distribution_gap_max_task", "<=", None, None,
-          "StolenEncoder's gap with queries from another distribution, UCI digits "
-          "(reported)"),
+          "StolenEncoder's gap with queries from another distribution (UCI digits; STL-10 "
+          "in the paper's setting; reported)"),
     Claim("surrogate_over_baselines_max_task", ">=", None, None,
           "how far the surrogate beats both baselines that need no API — a randomly "
           "initialised encoder and the attacker's own SimCLR encoder on its query images — "
@@ -159,43 +168,53 @@ settings, check = chapter_functions(NAME, SETTINGS)
 @dataclass
 class StealingSetup:
     """The stealing world: the victim (the profile's encoder behind the API), the attacker's
-    query pools (disjoint from the victim's pre-training data: held-out MNIST images, and UCI
-    digits — another distribution), and the downstream tasks that judge both encoders."""
+    query pools (disjoint from the victim's pre-training data: held-out images of its
+    distribution, and the profile's ``other_dataset`` — another distribution, UCI digits beside
+    MNIST), the downstream tasks that judge both encoders, and the ``n_eval`` held-out images
+    of the pre-training distribution that no encoder trains on and no one queries."""
 
     settings: dict
     victim: ZooEntry
     n_pretrain: int
     query_pools: dict[str, ImageSet]
     tasks: dict[str, Splits]
+    held_out: ImageSet
 
 
 def stealing_setup(profile: Profile, seed: int = 0, progress: bool = True) -> StealingSetup:
-    """The profile's encoder is the victim. MNIST queries are the second half of the MNIST test
-    pool (the first ``n_eval`` are the MNIST downstream test set); digit queries are the digits
-    train pool. Sizes from :data:`SETTINGS`."""
+    """The profile's encoder is the victim. Queries of its distribution are the test pool of
+    the pre-training dataset after its first ``n_eval`` images (held out; when the pre-training
+    dataset is also a downstream one, as MNIST is, they are its downstream test set); queries of
+    another distribution are the train pool of the profile's ``other_dataset``. Sizes from
+    :data:`SETTINGS`."""
     s = settings(profile.name)
     victim = profile_encoder(profile, seed, progress)
-    mnist = pools(profile.pretrain_dataset, seed)
+    same = pools(profile.pretrain_dataset, seed)
     n_eval = s["n_eval"]
-    if n_eval + max(s["budgets"]) > len(mnist["test"]):
+    if n_eval + max(s["budgets"]) > len(same["test"]):
         raise ValueError(f"n_eval={n_eval} plus the largest budget exceeds the "
-                         f"{len(mnist['test'])} held-out images")
-    query_pools = {profile.pretrain_dataset: mnist["test"][n_eval:],
-                   "digits": pools("digits", seed)["train"]}
+                         f"{len(same['test'])} held-out images")
+    other = profile.other_dataset
+    if other == profile.pretrain_dataset:
+        raise ValueError(f"other_dataset={other!r} must differ from the pre-training dataset")
+    query_pools = {profile.pretrain_dataset: same["test"][n_eval:],
+                   other: pools(other, seed)["train"]}
     tasks = {name: downstream_task(profile, name, seed=seed)
              for name in profile.downstream_datasets}
     first = profile.pretrain_dataset
-    tasks[first] = Splits(train=tasks[first]["train"], test=tasks[first]["test"][:n_eval])
-    return StealingSetup(s, victim, profile.n_pretrain, query_pools, tasks)
+    if first in tasks:
+        tasks[first] = Splits(train=tasks[first]["train"], test=tasks[first]["test"][:n_eval])
+    return StealingSetup(s, victim, profile.n_pretrain, query_pools, tasks,
+                         same["test"][:n_eval])
 
 
 def others_encoders(profile: Profile, world: StealingSetup,
                     progress: bool = True) -> dict[str, ZooEntry]:
     """The encoders pre-trained independently by other parties on their own images (this
     chapter's and chapter 07's): ``("same", s)`` on the held-out pool of the victim's
-    distribution, ``("other", s)`` on digits, with the seeds of the ``"independent"`` plan of
-    :data:`SETTINGS`."""
-    roles = {"same": profile.pretrain_dataset, "other": "digits"}
+    distribution, ``("other", s)`` on the profile's ``other_dataset`` (digits beside MNIST),
+    with the seeds of the ``"independent"`` plan of :data:`SETTINGS`."""
+    roles = {"same": profile.pretrain_dataset, "other": profile.other_dataset}
     plan = settings(profile.name)["independent"]
     for role, _ in plan:
         if role not in roles:
@@ -240,7 +259,8 @@ class OwnershipSetup:
 def ownership_setup(profile: Profile, seed: int = 0, progress: bool = True) -> OwnershipSetup:
     """Build (or load from the zoo) everything the ownership part tests. Independent encoders
     use the profile's recipe on the thief's own images: ``("same", s)`` on the held-out pool of
-    the victim's distribution, ``("other", s)`` on the other distribution (digits), seed ``s``.
+    the victim's distribution, ``("other", s)`` on the other distribution (the profile's
+    ``other_dataset``), seed ``s``.
     Sizes from :data:`SETTINGS`."""
     s = settings(profile.name)
     world = stealing_setup(profile, seed, progress)

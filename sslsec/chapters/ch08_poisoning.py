@@ -40,6 +40,10 @@ _TARGETED: dict[str, dict] = {
               "pair_rates": [0.002, 0.01], "remove_share": 0.05, "components": 64,
               "defence_crop": [0.8, 1.0], "finetune_images": 10000, "finetune_epochs": 10,
               "finetune_lr": 1e-4},
+    "papersmoke": {"n_pairs": 2, "layouts": ["side", "corners"], "collage_rate": 0.05,
+                   "pair_rates": [0.05], "remove_share": 0.1, "components": 8,
+                   "defence_crop": [0.8, 1.0], "finetune_images": 256, "finetune_epochs": 1,
+                   "finetune_lr": 1e-4},
 }
 
 _AVAILABILITY: dict[str, dict] = {
@@ -52,6 +56,8 @@ _AVAILABILITY: dict[str, dict] = {
                "floor_seeds": [0, 1, 2], "filter": "binarize"},
     "paper": {"epsilon": 8 / 255, "rounds": 200, "train_steps": 20, "pgd_steps": 5,
               "grid": None, "floor_seeds": [0, 1, 2], "filter": "median"},
+    "papersmoke": {"epsilon": 8 / 255, "rounds": 1, "train_steps": 2, "pgd_steps": 1,
+                   "grid": None, "floor_seeds": [0], "filter": "median"},
 }
 
 #: targeted, then availability poisoning: one flat table per profile

@@ -49,6 +49,10 @@ SETTINGS: dict[str, dict] = {
               "sigmas": [0.12, 0.25, 0.5],
               "n_certify": 500, "n0": 100, "n": 10000,
               "radii": [0.0, 0.1, 0.25, 0.5, 0.75, 1.0]},
+    "papersmoke": {"epsilons": [4 / 255, 8 / 255], "epsilon": 8 / 255,
+                   "hardened_noise_std": 0.05, "n_test": 32, "pgd_steps": 5, "n_attacker": 128,
+                   "universal_epochs": 1, "uap_epsilon": 10 / 255, "sigmas": [0.25],
+                   "n_certify": 8, "n0": 16, "n": 32, "radii": [0.0, 0.1, 0.25]},
 }
 
 CLAIMS: list[Claim] = [

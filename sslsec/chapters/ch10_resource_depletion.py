@@ -59,6 +59,12 @@ SETTINGS: dict[str, dict] = {
               "repeats": 20, "poison_weight": 1.0,
               "poison_fraction": 1.0, "filter_quantile": 0.99, "filter_layers": 2,
               "n_reference": 5000, "cap": 1, "prune_target": 0.75},
+    "papersmoke": {"epsilons": [4 / 255, 8 / 255], "epsilon": 8 / 255, "sponge_steps": 3,
+                   "n_sponge": 16, "exit_epochs": 1, "threshold": 0.9,
+                   "thresholds": [0.5, 0.9, 1.0], "slowdown_epsilon": 8 / 255,
+                   "slowdown_steps": 3, "n_queries": 12, "repeats": 3, "poison_weight": 1.0,
+                   "poison_fraction": 0.5, "filter_quantile": 0.99, "filter_layers": 2,
+                   "n_reference": 64, "cap": 1, "prune_target": 0.75},
 }
 
 CLAIMS: list[Claim] = [

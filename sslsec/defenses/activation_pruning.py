@@ -21,16 +21,22 @@ from sslsec.profiles import resolve_device
 
 
 def relu_batchnorms(encoder: nn.Module) -> list[nn.BatchNorm2d]:
-    """The ``BatchNorm2d`` modules that feed a ReLU directly (BN → ReLU in a ``Sequential``)."""
+    """The ``BatchNorm2d`` modules that feed a ReLU directly, in forward order: BN → ReLU in a
+    ``Sequential`` (SmallCNN), and ``bn1`` → ``relu`` of torchvision's ResNet stem and of each
+    residual block (the ResNet-18; a block's ``bn2`` meets the shortcut before its ReLU)."""
     pairs = []
     for module in encoder.modules():
         if isinstance(module, nn.Sequential):
             children = list(module)
             pairs += [a for a, b in zip(children, children[1:], strict=False)
                       if isinstance(a, nn.BatchNorm2d) and isinstance(b, nn.ReLU)]
+        elif isinstance(getattr(module, "bn1", None), nn.BatchNorm2d) and isinstance(
+                getattr(module, "relu", None), nn.ReLU):
+            pairs.append(module.bn1)
     if not pairs:
         raise ValueError(f"{type(encoder).__name__} has no BatchNorm2d → ReLU pair to prune "
-                         "(supported: encoders built of Sequential conv blocks, like SmallCNN)")
+                         "(supported: encoders built of Sequential conv blocks, like SmallCNN, "
+                         "and torchvision's ResNets)")
     return pairs
 
 
