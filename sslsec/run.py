@@ -21,8 +21,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 
 import nbformat
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
+from traitlets import Type
 
 from sslsec.checks import positive_ints
 from sslsec.data import PACKAGE_ROOT
@@ -148,6 +152,33 @@ def _thread_env(threads: int | None) -> dict[str, str]:
 CELL_TIMEOUT_S = {"smoke": 300, "papersmoke": 900}
 
 
+class PatientChannel(AsyncZMQSocketChannel):
+    """A kernel channel that waits for a message in one-second polls instead of one long one.
+
+    nbclient waits for a cell's reply with a single poll of the socket; when the event loop
+    misses the socket's wake-up (which a cell that opens widgets can provoke,
+    jupyter/nbclient#312), that poll never returns although the reply sits in the socket, and
+    kernel and runner wait for each other forever. A fresh poll finds the waiting message, so
+    a missed wake-up costs at most a second."""
+
+    async def get_msg(self, timeout: float | None = None) -> dict:  # type: ignore[override]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = 1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return await super().get_msg(timeout=min(1.0, left))
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+
+class PatientKernelClient(AsyncKernelClient):
+    """The chapter runner's kernel client: :class:`PatientChannel` for replies and outputs."""
+
+    shell_channel_class = Type(PatientChannel)
+    iopub_channel_class = Type(PatientChannel)
+
+
 def _kernel_config():
     """The kernel manager's settings for one kernel: its channels are Unix sockets under a name
     of its own (``transport="ipc"``), not TCP ports found by binding and releasing port 0 —
@@ -160,7 +191,8 @@ def _kernel_config():
     from traitlets.config import Config
 
     name = Path(tempfile.gettempdir()) / f"sslsec-kernel-{uuid.uuid4().hex[:12]}"
-    return Config({"KernelManager": {"transport": "ipc", "ip": str(name)}})
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(name),
+                                     "client_class": "sslsec.run.PatientKernelClient"}})
 
 
 def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str = "auto",

@@ -102,6 +102,27 @@ def test_failing_cell_names_chapter_and_cell(tmp_path):
         run.run_chapter(path, "smoke", build_dir=tmp_path / "_build")
 
 
+def test_the_runner_waits_for_replies_in_short_polls(tmp_path, monkeypatch):
+    """The chapter runner's kernel client polls its sockets at most a second at a time, so a
+    wake-up its event loop misses (jupyter/nbclient#312) costs a second, not the run."""
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    waits: list[float | None] = []
+    poll = AsyncZMQSocketChannel.get_msg
+
+    async def recorded(self, timeout=None):
+        waits.append(timeout)
+        return await poll(self, timeout=timeout)
+
+    monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", recorded)
+    path = _notebook(tmp_path / "97_slow.ipynb", "import time\ntime.sleep(2.5)\nprint('done')")
+    run.run_chapter(path, "smoke", build_dir=tmp_path / "_build")
+    executed = nbformat.read(tmp_path / "_build" / "executed" / path.name, as_version=4)
+    assert executed.cells[-1].outputs[0]["text"] == "done\n"
+    assert waits and all(w is not None and w <= 1.0 for w in waits), waits
+    assert sum(w == 1.0 for w in waits) >= 2  # the 2.5-second cell took several polls
+
+
 def test_a_stuck_smoke_cell_fails_the_chapter_instead_of_hanging(tmp_path, monkeypatch):
     """A smoke cell that outlives the profile's cell limit fails its chapter, naming it; the
     kernel talks over its own Unix sockets, not TCP ports two kernels could both be handed."""
@@ -129,6 +150,25 @@ def test_every_chapter_runs_in_the_smoke_profile(tmp_path):
         assert (ROOT / "_build" / "executed" / path.name).exists()
         assert path.stem in proc.stdout
     assert "peak MB" in proc.stdout
+
+
+@pytest.mark.papersmoke
+def test_every_chapter_runs_in_the_papersmoke_profile(tmp_path):
+    """``python -m sslsec run all --profile papersmoke --jobs 2`` on stand-in files written in
+    each dataset's own on-disk format: the paper profile's datasets, ResNet-18 and colour
+    32×32 images, at smoke sizes."""
+    from sslsec.standin import write_standins
+
+    data = write_standins(tmp_path / "data")
+    env = {**os.environ, "SSLSEC_CACHE": str(tmp_path / "cache"), "SSLSEC_DATA": str(data)}
+    proc = subprocess.run([sys.executable, "-m", "sslsec", "run", "all", "--profile",
+                           "papersmoke", "--jobs", "2"], cwd=ROOT, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=60 * 60)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for path in CHAPTERS:
+        result = json.loads((ROOT / "_build" / "results" / f"{path.stem}.json").read_text())
+        assert result["profile"] == "papersmoke" and result["metrics"]
 
 
 def test_parallel_runs_cannot_store_and_need_a_positive_count():
