@@ -135,40 +135,39 @@ def test_a_stuck_smoke_cell_fails_the_chapter_instead_of_hanging(tmp_path, monke
     assert "laptop" not in run.CELL_TIMEOUT_S  # a laptop cell may train for minutes
 
 
+def _run_all(profile: str, tmp_path: Path, minutes: int, **env: str) -> str:
+    """``python -m sslsec run all --profile <profile> --jobs 2`` with a cache of its own: every
+    chapter leaves an executed notebook and its results within ``minutes``; returns what it
+    printed."""
+    env = {**os.environ, "SSLSEC_CACHE": str(tmp_path / "cache"), **env}
+    proc = subprocess.run([sys.executable, "-m", "sslsec", "run", "all", "--profile", profile,
+                           "--jobs", "2"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60 * minutes)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for path in CHAPTERS:
+        result = json.loads((ROOT / "_build" / "results" / f"{path.stem}.json").read_text())
+        assert result["profile"] == profile and result["metrics"]
+        assert (ROOT / "_build" / "executed" / path.name).exists()
+        assert path.stem in proc.stdout
+    assert "peak MB" in proc.stdout
+    return proc.stdout
+
+
 @pytest.mark.serial
 def test_every_chapter_runs_in_the_smoke_profile(tmp_path):
     """``python -m sslsec run all --profile smoke --jobs 2``: executed notebooks, results, a
     table (two chapters at a time, one thread each)."""
-    env = {**os.environ, "SSLSEC_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, "-m", "sslsec", "run", "all", "--profile", "smoke",
-                           "--jobs", "2"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=60 * 15)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for path in CHAPTERS:
-        result = json.loads((ROOT / "_build" / "results" / f"{path.stem}.json").read_text())
-        assert result["profile"] == "smoke" and result["metrics"]
-        assert (ROOT / "_build" / "executed" / path.name).exists()
-        assert path.stem in proc.stdout
-    assert "peak MB" in proc.stdout
+    _run_all("smoke", tmp_path, 15)
 
 
 @pytest.mark.papersmoke
 def test_every_chapter_runs_in_the_papersmoke_profile(tmp_path):
-    """``python -m sslsec run all --profile papersmoke --jobs 2`` on stand-in files written in
-    each dataset's own on-disk format: the paper profile's datasets, ResNet-18 and colour
-    32×32 images, at smoke sizes."""
+    """The same in the papersmoke profile, on stand-in files written in each dataset's own
+    on-disk format: the paper profile's datasets, ResNet-18 and colour 32×32 images, at smoke
+    sizes."""
     from sslsec.standin import write_standins
 
-    data = write_standins(tmp_path / "data")
-    env = {**os.environ, "SSLSEC_CACHE": str(tmp_path / "cache"), "SSLSEC_DATA": str(data)}
-    proc = subprocess.run([sys.executable, "-m", "sslsec", "run", "all", "--profile",
-                           "papersmoke", "--jobs", "2"], cwd=ROOT, env=env,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=60 * 60)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for path in CHAPTERS:
-        result = json.loads((ROOT / "_build" / "results" / f"{path.stem}.json").read_text())
-        assert result["profile"] == "papersmoke" and result["metrics"]
+    _run_all("papersmoke", tmp_path, 60, SSLSEC_DATA=str(write_standins(tmp_path / "data")))
 
 
 def test_parallel_runs_cannot_store_and_need_a_positive_count():

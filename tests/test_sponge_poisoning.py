@@ -57,17 +57,23 @@ def test_poisoning_refuses_other_images_or_a_derived_parent(smoke, parent):
         sponge_poisoning(parent, images, device="cpu")
 
 
-def test_pruning_caps_every_channels_firing_rate(parent, mnist):
-    reference = mnist.x[:64]
-    pruned = prune_activations(parent.encoder, reference, target=0.2, device="cpu")
+def firing_rates(encoder, x) -> list[torch.Tensor]:
+    """Each channel's share of positive outputs, per BN → ReLU layer, on ``x``."""
     rates = []
     handles = [bn.register_forward_hook(
         lambda m, i, out: rates.append((out > 0).transpose(0, 1).flatten(1).float().mean(1)))
-        for bn in relu_batchnorms(pruned)]
+        for bn in relu_batchnorms(encoder)]
     with torch.no_grad():
-        pruned.encode(reference)
+        encoder.encode(x)
     for h in handles:
         h.remove()
+    return rates
+
+
+def test_pruning_caps_every_channels_firing_rate(parent, mnist):
+    reference = mnist.x[:64]
+    pruned = prune_activations(parent.encoder, reference, target=0.2, device="cpu")
+    rates = firing_rates(pruned, reference)
     assert len(rates) == 3 and all(float(r.max()) <= 0.2 + 0.01 for r in rates)
     before = activation_density(parent.encoder, reference, device="cpu").mean_density()
     assert activation_density(pruned, reference, device="cpu").mean_density() < before
@@ -110,12 +116,5 @@ def test_pruning_reaches_the_resnet18s_stem_and_blocks():
     assert len(found) == 1 + 8 and found[0] is encoder.net.bn1
     reference = torch.rand(16, 3, 32, 32)
     pruned = prune_activations(encoder, reference, target=0.2, device="cpu")
-    rates = []
-    handles = [bn.register_forward_hook(
-        lambda m, i, out: rates.append((out > 0).transpose(0, 1).flatten(1).float().mean(1)))
-        for bn in relu_batchnorms(pruned)]
-    with torch.no_grad():
-        pruned.encode(reference)
-    for h in handles:
-        h.remove()
+    rates = firing_rates(pruned, reference)
     assert len(rates) == 9 and all(float(r.max()) <= 0.2 + 0.01 for r in rates)
