@@ -179,20 +179,23 @@ class PatientKernelClient(AsyncKernelClient):
     iopub_channel_class = Type(PatientChannel)
 
 
-def _kernel_config():
+def _kernel_config(client_class: str | None = "sslsec.run.PatientKernelClient"):
     """The kernel manager's settings for one kernel: its channels are Unix sockets under a name
     of its own (``transport="ipc"``), not TCP ports found by binding and releasing port 0 —
     two kernels started at once in different processes can be handed the same port, and a
     client then talks to a kernel that is not its own and waits forever. (The name must be
-    given: ipc's default, ``kernel-ipc`` in the working directory, is shared too.)"""
+    given: ipc's default, ``kernel-ipc`` in the working directory, is shared too.) The client
+    is ``client_class`` (``None``: the manager's own, e.g. nbval's blocking one)."""
     import tempfile
     import uuid
 
     from traitlets.config import Config
 
     name = Path(tempfile.gettempdir()) / f"sslsec-kernel-{uuid.uuid4().hex[:12]}"
-    return Config({"KernelManager": {"transport": "ipc", "ip": str(name),
-                                     "client_class": "sslsec.run.PatientKernelClient"}})
+    settings = {"transport": "ipc", "ip": str(name)}
+    if client_class is not None:
+        settings["client_class"] = client_class
+    return Config({"KernelManager": settings})
 
 
 def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str = "auto",
@@ -299,6 +302,11 @@ def refers_to(fn, *functions) -> bool:
     return any(fn.__globals__.get(name) in functions for name in fn.__code__.co_names)
 
 
+#: seconds ``otter assign`` and ``otter run`` may take before they count as stuck (a smoke
+#: grading takes under a minute on two cores; a laptop one a few)
+ASSIGN_TIMEOUT_S, GRADE_TIMEOUT_S = 300, 1800
+
+
 def master_paths() -> list[Path]:
     """The otter-grader master notebooks (``assignments/NN_*.ipynb``)."""
     return sorted(ASSIGNMENTS_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -318,7 +326,7 @@ def assign(master: Path, out_dir: Path | None = None, run_tests: bool = False,
     out = (out_dir or BUILD_DIR / "assignments") / master.stem
     shutil.rmtree(out, ignore_errors=True)
     cmd = [_otter(), "assign", *([] if run_tests else ["--no-run-tests"]), str(master), str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=ASSIGN_TIMEOUT_S)
     if proc.returncode != 0:
         raise RuntimeError(f"otter assign failed for {master.name}:\n{proc.stdout[-2000:]}"
                            f"{proc.stderr[-2000:]}")
@@ -343,7 +351,7 @@ def grade(notebook: Path, autograder: Path, out_dir: Path,
     env = os.environ.copy() | _thread_env(threads)
     proc = subprocess.run([_otter(), "run", "--no-logo", "-a", str(autograder), "-o",
                            str(out_dir), str(notebook)], capture_output=True, text=True,
-                          env=env)
+                          env=env, timeout=GRADE_TIMEOUT_S)
     results = out_dir / "results.json"
     if proc.returncode != 0 or not results.exists():
         raise RuntimeError(f"otter run failed for {notebook}:\n{proc.stdout[-2000:]}"

@@ -6,6 +6,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -135,6 +136,28 @@ def test_a_stuck_smoke_cell_fails_the_chapter_instead_of_hanging(tmp_path, monke
     assert "laptop" not in run.CELL_TIMEOUT_S  # a laptop cell may train for minutes
 
 
+def test_nbval_kernels_talk_over_sockets_of_their_own(tmp_path):
+    """nbval, run on a notebook of this repository (the root conftest.py applies), starts its
+    kernel on Unix sockets of its own, not on TCP ports another worker's kernel may be handed."""
+    probe = ROOT / "_build" / f"nbval-probe-{tmp_path.name}"
+    probe.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(
+        "import json, ipykernel\n"
+        "print(json.load(open(ipykernel.get_connection_file()))['transport'])",
+        execution_count=1, outputs=[nbformat.v4.new_output("stream", name="stdout",
+                                                           text="ipc\n")])
+    nb.cells = [cell]
+    nbformat.write(nb, probe / "transport.ipynb")
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               "--nbval", "--nbval-current-env", str(probe / "transport.ipynb")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+    finally:
+        shutil.rmtree(probe)
+    assert proc.returncode == 0 and "1 passed" in proc.stdout, proc.stdout[-3000:]
+
+
 def _run_all(profile: str, tmp_path: Path, minutes: int, **env: str) -> str:
     """``python -m sslsec run all --profile <profile> --jobs 2`` with a cache of its own: every
     chapter leaves an executed notebook and its results within ``minutes``; returns what it
@@ -161,6 +184,7 @@ def test_every_chapter_runs_in_the_smoke_profile(tmp_path):
 
 
 @pytest.mark.papersmoke
+@pytest.mark.timeout(65 * 60)
 def test_every_chapter_runs_in_the_papersmoke_profile(tmp_path):
     """The same in the papersmoke profile, on stand-in files written in each dataset's own
     on-disk format: the paper profile's datasets, ResNet-18 and colour 32×32 images, at smoke
