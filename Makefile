@@ -66,7 +66,7 @@ test: lint chromium
 
 # Every chapter in the papersmoke profile: the paper profile's datasets (stand-in files in their
 # own on-disk formats), ResNet-18 and colour 32×32 images at smoke sizes, two chapters at a time.
-# About an hour on two CPU cores (2026-12-01), so not yet part of `make test`.
+# Not yet part of `make test`: see README, "Profiles".
 test-paper: $(STAMP)
 	$(VENV)/bin/pytest -q -p no:cacheprovider -m papersmoke tests
 

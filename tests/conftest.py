@@ -36,7 +36,7 @@ def isolated_cache(tmp_path, monkeypatch):
 #: 2026-12-01): with --no-loadscope-reorder the workers take them in collection order, so the
 #: longest go first and the two workers finish together
 SLOW_SCOPES = {
-    "tests/test_cross_hardware.py": 420, "tests/test_assignments.py": 400,
+    "tests/test_assignments.py": 400, "tests/test_cross_hardware.py": 250,
     "chapters/06_parameter_stealing.ipynb": 240, "tests/test_site.py": 200,
     "chapters/03_reconstruction.ipynb": 150, "chapters/09_evasion.ipynb": 140,
     "chapters/04_attribute_and_property_inference.ipynb": 120,
