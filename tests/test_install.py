@@ -34,3 +34,13 @@ def test_uv_options_search_every_index_like_pip():
                        "--extra-index-url", "file:///opt/b/simple",
                        "--index-strategy", "unsafe-best-match"]
     assert install.uv_options({}) == []
+
+
+def test_the_environment_is_compiled_to_bytecode():
+    """Where PYTHONDONTWRITEBYTECODE is set Python never writes bytecode itself, so the install
+    must: without it every process compiles torch and Sphinx from source again."""
+    import sphinx
+    import torch
+
+    for module in (torch, sphinx):
+        assert Path(importlib.util.cache_from_source(module.__file__)).exists(), module.__name__

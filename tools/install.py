@@ -1,10 +1,15 @@
 """Install sslsec and its extras into the virtual environment that runs this script.
 
-``python tools/install.py .[book,dev]`` installs with uv (about half a minute on two cores,
-where pip takes four: pip installs one package at a time and compiles every module), under
-*pip's* configuration: uv does not read pip's files or ``PIP_*`` variables, so the wheel
-folders, indexes and constraints pip is configured with (``pip config list``) are handed to uv
-as its own options. Where uv cannot be installed or fails, pip does the work.
+``python tools/install.py .[book,dev]`` installs with uv (about a minute on two cores, where
+pip takes four: pip installs and compiles one package at a time), under *pip's*
+configuration: uv does not read pip's files or ``PIP_*`` variables, so the wheel folders,
+indexes and constraints pip is configured with (``pip config list``) are handed to uv as its
+own options. Where uv cannot be installed or fails, pip does the work.
+
+Both compile every module to bytecode at install time: where ``PYTHONDONTWRITEBYTECODE`` is
+set (as on this project's CI machine) Python never writes it later, and every process — each
+test worker, kernel and grader — would compile torch, pandas and Sphinx from source again
+(``make test`` took a quarter longer so, the site build twice as long).
 """
 
 from __future__ import annotations
@@ -52,13 +57,13 @@ def main(requirement: str) -> None:
     got_uv = subprocess.run([*pip, "install", "--quiet", "uv"]).returncode == 0
     uv = shutil.which("uv", path=str(Path(python).parent))
     if got_uv and uv:
-        command = [uv, "pip", "install", "--quiet", "--python", python,
+        command = [uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", python,
                    *uv_options(pip_settings(listing)), "-e", requirement]
         print(" ".join(shlex.quote(arg) for arg in command), flush=True)
         if subprocess.run(command).returncode == 0:
             return
         print("uv failed; pip installs instead", flush=True)
-    command = [*pip, "install", "--quiet", "--no-compile", "-e", requirement]
+    command = [*pip, "install", "--quiet", "-e", requirement]
     print(" ".join(shlex.quote(arg) for arg in command), flush=True)
     subprocess.run(command, check=True)
 
