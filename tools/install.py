@@ -45,7 +45,7 @@ def uv_options(settings: dict[str, list[str]]) -> list[str]:
     version across all of them)."""
     options = [arg for name, values in settings.items() for value in values
                for arg in (OPTIONS[name], value)]
-    if len(settings.get("extra-index-url", [])) + len(settings.get("find-links", [])):
+    if settings.get("extra-index-url") or settings.get("find-links"):
         options += ["--index-strategy", "unsafe-best-match"]
     return options
 
