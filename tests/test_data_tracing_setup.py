@@ -1,7 +1,13 @@
 """Chapter 01's set-up helpers: a trainer's pre-training set and its bad input."""
 
+import dataclasses
+from types import SimpleNamespace
+
+import numpy as np
 import pytest
 import torch
+from scipy import stats
+from torch import nn
 
 from sslsec.attacks.radioactive_marking import make_marking_key
 from sslsec.chapters import ch01_data_tracing as chapter
@@ -34,3 +40,46 @@ def test_a_share_outside_the_unit_interval_is_refused(share):
 def test_a_share_that_needs_more_images_than_the_pool_is_refused():
     with pytest.raises(ValueError, match="needs 72 other images; only 40"):
         chapter.pretraining_images(fake_world(), 0.1)
+
+
+class Conv(nn.Module):
+    """A small random convolutional encoder: an innocent that saw none of the images."""
+
+    def __init__(self, seed):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.net = nn.Sequential(nn.Conv2d(1, 4, 5, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
+                                 nn.Flatten())
+
+    def encode(self, x):
+        return self.net(x)
+
+
+def audit_world(n_owner=32):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2 * n_owner + 8, 1, 28, 28, generator=g)
+    world = fake_world()
+    return dataclasses.replace(world, original=x[:n_owner], reference=x[n_owner:2 * n_owner],
+                               probe=x[2 * n_owner:], shadow=SimpleNamespace(encoder=Conv(1)))
+
+
+def test_innocent_p_values_over_fresh_owners_are_uniform():
+    world = audit_world()
+    both = chapter.null_p_values(world, {"a": Conv(2), "b": Conv(3)}, PretrainConfig().augment,
+                                 80, "cpu", seed=0)
+    assert set(both) == {"a", "b"}
+    p = both["a"]
+    assert set(p) == {"membership audit", "DOV4CL", "marking"}
+    for method, values in p.items():
+        assert values.shape == (80,) and np.all((values > 0) & (values <= 1)), method
+        assert abs(values.mean() - 0.5) < 0.12, method
+        assert stats.kstest(values, "uniform").pvalue > 0.001, method
+    assert np.allclose(p["marking"] * 10, np.round(p["marking"] * 10))  # 10 patterns: k / 10
+
+
+def test_null_draws_need_a_positive_count_and_an_encoder():
+    with pytest.raises(ValueError, match="n_draws"):
+        chapter.null_p_values(audit_world(), {"a": Conv(2)}, PretrainConfig().augment, 0, "cpu")
+    with pytest.raises(ValueError, match="suspect 'x' must have an encode method"):
+        chapter.null_p_values(audit_world(), {"x": nn.Linear(2, 2)}, PretrainConfig().augment, 3,
+                              "cpu")

@@ -3,7 +3,13 @@ import pytest
 import torch
 from torch import nn
 
-from sslsec.attacks.dov4cl import binary_instability, dov4cl, unary_relations
+from sslsec.attacks.dov4cl import (
+    binary_instability,
+    dov4cl,
+    gap_test,
+    relation_views,
+    unary_relations,
+)
 from sslsec.attacks.encodermi import view_features
 from sslsec.profiles import AugmentConfig
 
@@ -78,3 +84,15 @@ def test_bad_input_names_the_parameter():
         dov4cl(Flatten(), None, noise(40, 1), noise(40, 2), AUG)
     assert np.isfinite(dov4cl(Flatten(), Memoriser(), noise(32, 1), noise(32, 2), AUG,
                               group_size=16, device="cpu").t_statistic)
+
+
+def test_the_gap_test_is_one_sided_and_handles_constant_differences():
+    assert gap_test(np.array([1.0, 1.2, 1.1, 1.3]), np.zeros(4))[1] < 0.01
+    assert gap_test(np.zeros(4), np.array([1.0, 1.2, 1.1, 1.3]))[1] > 0.99
+    assert gap_test(np.ones(3), np.ones(3)) == (0.0, 0.5)
+    assert gap_test(np.ones(3), np.zeros(3))[1] == 0.0
+
+
+def test_relation_views_shapes():
+    g, loc = relation_views(Flatten(), noise(5, 0), AUG, 2, 3, (0.2, 0.5), device="cpu")
+    assert g.shape == (5, 2, 784) and loc.shape == (5, 3, 784)

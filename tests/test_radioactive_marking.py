@@ -11,6 +11,7 @@ from sslsec.attacks.radioactive_marking import (
     mark_images,
     pattern_responses,
     psnr,
+    rank_p_value,
 )
 
 
@@ -84,3 +85,11 @@ def test_bad_input_names_the_parameter():
         psnr(digits(2), torch.rand(2, 1, 32, 32))
     with pytest.raises(ValueError, match="n_decoys=0"):
         make_marking_key(1, 28, 0.1, n_decoys=0)
+
+
+def test_the_rank_p_value_counts_the_patterns_at_least_as_responsive():
+    r = np.array([0.1, 0.5, 0.3, 0.5])
+    assert rank_p_value(r, 1) == pytest.approx(2 / 4)  # itself and the tie
+    assert rank_p_value(r, 0) == 1.0 and rank_p_value(np.array([0.0, 9.0]), 1) == 0.5
+    with pytest.raises(ValueError, match="secret=4 is not an index of the 4 responses"):
+        rank_p_value(r, 4)

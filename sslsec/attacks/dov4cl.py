@@ -103,6 +103,45 @@ def relationship_gaps(owner_views: tuple[torch.Tensor, torch.Tensor],
     return unary_a, binary_a, lam * unary_a + binary_a
 
 
+def relation_views(model: nn.Module, x: torch.Tensor, augment: AugmentConfig, n_global: int,
+                   n_local: int, local_scale: tuple[float, float],
+                   device: str | torch.device = "auto",
+                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised features of ``n_global`` global views (``augment``) and ``n_local`` local
+    views (the same recipe with crops of ``local_scale`` of the area) of every image of ``x``:
+    ``(N, n_global, D)`` and ``(N, n_local, D)``."""
+    local = dataclasses.replace(augment, crop_scale=tuple(local_scale))
+    return (view_features(model, x, augment, n_global, batch_size=512, device=device, seed=seed),
+            view_features(model, x, local, n_local, batch_size=512, device=device,
+                          seed=seed + 10))
+
+
+def gap_test(suspect_gaps: np.ndarray, shadow_gaps: np.ndarray) -> tuple[float, float]:
+    """One-sided paired t-test of ``suspect_gaps > shadow_gaps`` over the groups: ``(t, p)``
+    (a constant difference gives ``p`` 0, 0.5 or 1)."""
+    diff = np.asarray(suspect_gaps) - np.asarray(shadow_gaps)
+    if np.allclose(diff, diff[0]):
+        if abs(diff[0]) < 1e-12:
+            return 0.0, 0.5
+        return float("inf") * float(np.sign(diff[0])), float(diff[0] <= 0)
+    test = stats.ttest_1samp(diff, 0.0, alternative="greater")
+    return float(test.statistic), float(test.pvalue)
+
+
+def check_scales(group_size: int, n_global: int, n_local: int,
+                 local_scale: tuple[float, float]) -> None:
+    """Raise ``ValueError`` unless DOV4CL's group size, view counts and local scale are
+    usable."""
+    positive_ints(group_size=group_size, n_global=n_global, n_local=n_local)
+    if group_size < 2:
+        raise ValueError(f"group_size={group_size} must be at least 2 (a graph needs a pair)")
+    if n_global < 2 or n_local < 2:
+        raise ValueError(f"n_global={n_global} and n_local={n_local} must be at least 2")
+    lo, hi = local_scale
+    if not 0 < lo <= hi <= 1:
+        raise ValueError(f"local_scale={local_scale!r} must satisfy 0 < low <= high <= 1")
+
+
 def dov4cl(suspect: nn.Module, shadow: nn.Module, owner: torch.Tensor, reference: torch.Tensor,
            augment: AugmentConfig, group_size: int = 16, n_global: int = 2, n_local: int = 6,
            local_scale: tuple[float, float] = (0.2, 0.5), lam: float = 1.0,
@@ -115,33 +154,16 @@ def dov4cl(suspect: nn.Module, shadow: nn.Module, owner: torch.Tensor, reference
     for name, model in (("suspect", suspect), ("shadow", shadow)):
         if not hasattr(model, "encode"):
             raise ValueError(f"{name} must have an encode method; got {type(model).__name__}")
-    positive_ints(group_size=group_size, n_global=n_global, n_local=n_local)
-    if group_size < 2:
-        raise ValueError(f"group_size={group_size} must be at least 2 (a graph needs a pair)")
-    if n_global < 2 or n_local < 2:
-        raise ValueError(f"n_global={n_global} and n_local={n_local} must be at least 2")
-    lo, hi = local_scale
-    if not 0 < lo <= hi <= 1:
-        raise ValueError(f"local_scale={local_scale!r} must satisfy 0 < low <= high <= 1")
+    check_scales(group_size, n_global, n_local, local_scale)
     check_sets(owner, reference, 2 * group_size)
-    local = dataclasses.replace(augment, crop_scale=(lo, hi))
 
     def views(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return [(view_features(model, x, augment, n_global, batch_size=512, device=device,
-                               seed=seed + i),
-                 view_features(model, x, local, n_local, batch_size=512, device=device,
-                               seed=seed + 10 + i))
-                for i, x in enumerate((owner, reference))]
+        return [relation_views(model, x, augment, n_global, n_local, local_scale, device,
+                               seed + i) for i, x in enumerate((owner, reference))]
 
     s_unary, s_binary, s_gap = relationship_gaps(*views(suspect), group_size, lam)
     h_unary, h_binary, h_gap = relationship_gaps(*views(shadow), group_size, lam)
-    diff = s_gap - h_gap
-    if np.allclose(diff, diff[0]):
-        t, p = (0.0, 0.5) if abs(diff[0]) < 1e-12 else (float("inf") * np.sign(diff[0]),
-                                                         float(diff[0] <= 0))
-    else:
-        test = stats.ttest_1samp(diff, 0.0, alternative="greater")
-        t, p = float(test.statistic), float(test.pvalue)
+    t, p = gap_test(s_gap, h_gap)
     used = len(s_gap) * group_size * 2
     return DOV4CLResult(s_gap, h_gap, float((s_unary - h_unary).mean()),
                         float((s_binary - h_binary).mean()), t, p,

@@ -181,6 +181,15 @@ class MarkingResult:
         return self.p_value < alpha
 
 
+def rank_p_value(responses: np.ndarray, secret: int) -> float:
+    """``(1 + #{other patterns responding at least as much as the secret}) / #patterns``: exact
+    when the secret is a uniform draw among the patterns and the suspect never saw any."""
+    r = np.asarray(responses, float)
+    if not 0 <= secret < len(r):
+        raise ValueError(f"secret={secret} is not an index of the {len(r)} responses")
+    return float((1 + np.sum(np.delete(r, secret) >= r[secret])) / len(r))
+
+
 def detect_marking(suspect: nn.Module, probe: torch.Tensor, key: MarkingKey,
                    device: str | torch.device = "auto") -> MarkingResult:
     """Rank the secret carrier among the key's patterns by the suspect's response to them on
@@ -191,5 +200,5 @@ def detect_marking(suspect: nn.Module, probe: torch.Tensor, key: MarkingKey,
     if len(probe) < 2:
         raise ValueError(f"probe holds {len(probe)} images; the test needs at least 2")
     r = pattern_responses(suspect, probe, key.patterns, key.epsilon, device)
-    p = (1 + np.sum(np.delete(r, key.secret) >= r[key.secret])) / len(r)
-    return MarkingResult(r, key.secret, float(p), len(probe) * (len(r) + 1))
+    return MarkingResult(r, key.secret, rank_p_value(r, key.secret),
+                         len(probe) * (len(r) + 1))
