@@ -9,7 +9,8 @@ import torch
 from scipy import stats
 from torch import nn
 
-from sslsec.attacks.radioactive_marking import make_marking_key
+from sslsec.attacks.membership_audit import membership_audit
+from sslsec.attacks.radioactive_marking import detect_marking, make_marking_key
 from sslsec.chapters import ch01_data_tracing as chapter
 from sslsec.pretrain import PretrainConfig
 
@@ -83,3 +84,16 @@ def test_null_draws_need_a_positive_count_and_an_encoder():
     with pytest.raises(ValueError, match="suspect 'x' must have an encode method"):
         chapter.null_p_values(audit_world(), {"x": nn.Linear(2, 2)}, PretrainConfig().augment, 3,
                               "cpu")
+
+
+def test_null_draws_reuse_the_audits_scores_and_responses_exactly():
+    world, suspect, aug = audit_world(), Conv(2), PretrainConfig().augment
+    audits = {"a": {
+        "membership audit": membership_audit(suspect, world.original, world.reference, aug,
+                                             n_views=world.settings["n_views"], device="cpu",
+                                             calibration=world.shadow.encoder),
+        "marking": detect_marking(suspect, world.probe, world.key, "cpu")}}
+    fresh = chapter.null_p_values(world, {"a": suspect}, aug, 20, "cpu")
+    reused = chapter.null_p_values(world, {"a": suspect}, aug, 20, "cpu", audits=audits)
+    for method in fresh["a"]:
+        np.testing.assert_allclose(reused["a"][method], fresh["a"][method], rtol=1e-6)

@@ -249,15 +249,18 @@ def guilty_copies(profile: Profile, world: TracingSetup, parent: ZooEntry, seed:
 
 
 def null_p_values(world: TracingSetup, suspects: dict[str, nn.Module], augment: AugmentConfig,
-                  n_draws: int, device: str | torch.device = "auto",
-                  seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+                  n_draws: int, device: str | torch.device = "auto", seed: int = 0,
+                  audits: dict[str, dict] | None = None) -> dict[str, dict[str, np.ndarray]]:
     """Each test's p-value on each suspect over ``n_draws`` owners drawn afresh: every draw
     splits the owner's and the kept-back images anew into an owner set and a reference set of
     the same sizes, and picks the secret carrier anew among the key's patterns — the two random
     draws each test's null rests on. On an encoder that saw none of these images and none of the
     patterns, each method's p-values are uniform over the draws. The features are computed once
     per encoder (the same views as the audits; the shadow's once for all) and re-split, so a
-    draw costs no queries. Suspect -> method -> p-values."""
+    draw costs no queries; ``audits`` (suspect -> method -> result, as the chapter's audits
+    return them) lends a suspect's calibrated membership scores and marking responses instead
+    of computing them again (the calibration ignores which image is whose, so its residuals
+    re-split as they are). Suspect -> method -> p-values."""
     positive_ints(n_draws=n_draws)
     for name, model in suspects.items():
         if not hasattr(model, "encode"):
@@ -268,18 +271,23 @@ def null_p_values(world: TracingSetup, suspects: dict[str, nn.Module], augment: 
     check_scales(s["group_size"], *scales)
     pooled = torch.cat([world.original, world.reference])
 
-    def features(model: nn.Module):
-        scores = audit_scores(model, world.original, world.reference, augment, s["n_views"],
-                              device, seed)
-        return scores, relation_views(model, pooled, augment, *scales, device, seed)
-
-    shadow_scores, shadow_views = features(world.shadow.encoder)
+    shadow = world.shadow.encoder
+    shadow_scores = audit_scores(shadow, world.original, world.reference, augment, s["n_views"],
+                                 device, seed)
+    shadow_views = relation_views(shadow, pooled, augment, *scales, device, seed)
     out: dict[str, dict[str, np.ndarray]] = {}
     for name, model in suspects.items():
-        scores, views = features(model)
-        scores = np.concatenate(calibrate(scores, shadow_scores))
-        responses = pattern_responses(model, world.probe, world.key.patterns,
-                                      world.key.epsilon, device)
+        done = (audits or {}).get(name, {})
+        membership, marking = done.get("membership audit"), done.get("marking")
+        views = relation_views(model, pooled, augment, *scales, device, seed)
+        if membership is not None and membership.calibrated:
+            scores = np.r_[membership.owner_scores, membership.reference_scores]
+        else:
+            scores = np.concatenate(calibrate(audit_scores(
+                model, world.original, world.reference, augment, s["n_views"], device, seed),
+                shadow_scores))
+        responses = marking.responses if marking is not None else pattern_responses(
+            model, world.probe, world.key.patterns, world.key.epsilon, device)
         rng = np.random.default_rng(seed)
         p: dict[str, list[float]] = {"membership audit": [], "DOV4CL": [], "marking": []}
         for _ in range(n_draws):
