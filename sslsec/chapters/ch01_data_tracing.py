@@ -271,10 +271,8 @@ def null_p_values(world: TracingSetup, suspects: dict[str, nn.Module], augment: 
     check_scales(s["group_size"], *scales)
     pooled = torch.cat([world.original, world.reference])
 
-    shadow = world.shadow.encoder
-    shadow_scores = audit_scores(shadow, world.original, world.reference, augment, s["n_views"],
-                                 device, seed)
-    shadow_views = relation_views(shadow, pooled, augment, *scales, device, seed)
+    shadow_views = relation_views(world.shadow.encoder, pooled, augment, *scales, device, seed)
+    shadow_scores = None  # scored only for a suspect whose calibrated audit is not lent
     out: dict[str, dict[str, np.ndarray]] = {}
     for name, model in suspects.items():
         done = (audits or {}).get(name, {})
@@ -283,6 +281,9 @@ def null_p_values(world: TracingSetup, suspects: dict[str, nn.Module], augment: 
         if membership is not None and membership.calibrated:
             scores = np.r_[membership.owner_scores, membership.reference_scores]
         else:
+            if shadow_scores is None:
+                shadow_scores = audit_scores(world.shadow.encoder, world.original,
+                                             world.reference, augment, s["n_views"], device, seed)
             scores = np.concatenate(calibrate(audit_scores(
                 model, world.original, world.reference, augment, s["n_views"], device, seed),
                 shadow_scores))
