@@ -307,6 +307,23 @@ def power_by_share(table, alpha: float = 0.01, ax: Axes | None = None) -> Axes:
     return ax
 
 
+def marking_trace_bars(trace, reference: float, ax: Axes | None = None) -> Axes:
+    """Each suspect's mean response to the marking key's patterns on a log scale, coloured by
+    group, with a dashed line at ``reference`` (the most responsive innocent encoder).
+    ``trace``: columns ``suspect``, ``group``, ``mean response``."""
+    needed = {"suspect", "group", "mean response"}
+    if not needed <= set(trace.columns):
+        raise ValueError(f"trace needs the columns {sorted(needed)}; got {list(trace.columns)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 5.5))
+    sns.barplot(trace, y="suspect", x="mean response", hue="group", dodge=False, ax=ax)
+    ax.axvline(reference, color="k", ls="--", lw=1)
+    ax.set(xscale="log", ylabel="", xlabel="mean response to the key's 1 + K patterns, "
+           "1 − cos(f(x + εu), f(x)) (dashed: the most responsive innocent encoder)")
+    sns.despine(ax=ax)
+    return ax
+
+
 def dial(values: Sequence, render, description: str = "value"):
     """An ipywidgets explorer over precomputed results: a slider over ``values`` that calls
     ``render(value)`` (which draws, and returns a one-line summary: the widget's

@@ -61,6 +61,12 @@ def test_chapter_01_figures_and_dial():
         viz.uniform_qq([1.5])
     with pytest.raises(ValueError, match="table needs the columns"):
         viz.audit_bars(table.drop(columns="group"))
+    trace = pd.DataFrame({"suspect": ["a", "b"], "group": ["guilty", "innocent"],
+                          "mean response": [1e-2, 2e-4]})
+    ax = viz.marking_trace_bars(trace, 2e-4)
+    assert ax.get_xscale() == "log" and ax.lines[-1].get_xdata()[0] == 2e-4
+    with pytest.raises(ValueError, match="trace needs the columns"):
+        viz.marking_trace_bars(trace.drop(columns="group"), 1e-4)
     sweep = pd.DataFrame({"suspect": ["a", "b", "a", "b"], "images": [10, 10, 100, 100],
                           "p-value": [0.2, 0.5, 1e-4, 0.4]})
     dial = viz.audit_size_dial(sweep)

@@ -110,6 +110,11 @@ CLAIMS: list[Claim] = [
     Claim("copies_flagged", ">=", None, None,
           "share of the long-trained encoder's stolen, pruned and fine-tuned copies flagged "
           "(reported)"),
+    Claim("marking_trace_min_ratio", ">=", None, None,
+          "how many times more strongly than the most responsive innocent encoder the "
+          "equal-budget trainers (the least of them) respond to the key's faint patterns, "
+          "secret and decoys alike: the marks are learnt as a kind, not as the owner's "
+          "(reported)"),
     Claim("dedup_marked_removed", ">=", None, None,
           "share of the marked images that near-duplicate removal drops (reported)"),
     Claim("early_stop_membership_log10p", ">=", None, None,
