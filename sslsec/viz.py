@@ -605,6 +605,29 @@ def stealing_cost_bars(cost: pd.DataFrame) -> Figure:
     return fig
 
 
+def stealing_against_baselines(table: pd.DataFrame) -> Figure:
+    """Linear-probe accuracy against the number of query images, one panel per task: the
+    stolen copy beside the baselines that never query the API. ``table``: columns
+    ``queries``, ``encoder``, ``task``, ``accuracy``."""
+    needed = {"queries", "encoder", "task", "accuracy"}
+    if not needed <= set(table.columns):
+        raise ValueError(f"table needs the columns {sorted(needed)}; got {list(table.columns)}")
+    tasks = list(dict.fromkeys(table["task"]))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        sns.lineplot(table[table["task"] == task], x="queries", y="accuracy", hue="encoder",
+                     style="encoder", markers=True, ax=ax, legend=ax is axes[0][-1])
+        ax.set(xscale="log", title=task, xlabel="query images (the same for the baselines)",
+               ylabel="linear-probe accuracy")
+        budgets = sorted(table["queries"].unique())
+        ax.set_xticks(budgets, [str(b) for b in budgets])
+        ax.minorticks_off()
+    if axes[0][-1].get_legend() is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1, 1), frameon=False)
+    sns.despine(fig)
+    return fig
+
+
 def defence_costs(defences: pd.DataFrame, attacker_line: float = 0.10) -> Figure:
     """What each defence costs the users and the attacker, per task. ``defences``: columns
     ``defence``, ``task``, ``users' cost``, ``attacker's cost``."""

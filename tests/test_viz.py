@@ -100,6 +100,12 @@ def test_chapter_figures_moved_from_the_notebooks():
     defences = pd.DataFrame({"defence": ["noise 1", "noise 1"], "task": ["a", "b"],
                              "users' cost": [0.01, 0.02], "attacker's cost": [0.1, 0.2]})
     figs.append(viz.defence_costs(defences))
+    sweep = pd.DataFrame({"queries": [50, 600] * 4, "encoder": ["copy"] * 4 + ["own"] * 4,
+                          "task": ["a", "a", "b", "b"] * 2, "accuracy": np.linspace(0.8, 0.9, 8)})
+    figs.append(viz.stealing_against_baselines(sweep))
+    assert [ax.get_title() for ax in figs[-1].axes] == ["a", "b"]
+    with pytest.raises(ValueError, match="table needs the columns"):
+        viz.stealing_against_baselines(sweep.drop(columns="task"))
     table = pd.DataFrame({"p-value": [0.5, 1e-3]}, index=["x", "y"])
     figs.append(viz.p_value_panels({"left": table, "right": table},
                                    lambda t, title, ax: ax.set_title(title)))

@@ -112,8 +112,9 @@ CLAIMS: list[Claim] = [
     Claim("surrogate_over_baselines_max_task", ">=", None, None,
           "how far the surrogate beats both baselines that need no API — a randomly "
           "initialised encoder and the attacker's own SimCLR encoder on its query images — "
-          "on its best task (surrogate minus the better baseline; reported: at laptop scale "
-          "the attacker's own SimCLR on 600 MNIST images is about as good)"),
+          "at the same budget, on its best budget and task (surrogate minus the better "
+          "baseline; reported: at laptop scale the attacker's own SimCLR on its MNIST query "
+          "images is about as good at every budget)"),
     Claim("strongest_defence_users_minus_attacker", ">=", 0.05, None,
           "the strongest output perturbation costs the paying users far more than the "
           "attacker (points / 100, mean over tasks)"),
