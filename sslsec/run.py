@@ -396,6 +396,7 @@ def make_zoo(check: bool = False, progress: bool = True) -> list[str]:
         # the chapters' kernels inherit these: every entry is trained afresh into tmp
         with _environ({"SSLSEC_CACHE": tmp, "SSLSEC_SHIPPED": str(made_dir / "none")}):
             membership_setup(laptop, 0, progress)
+            membership_setup(laptop, 0, progress, long_trained=True)
             zoo.profile_encoder(laptop, 0, progress)
             others_encoders(laptop, stealing_setup(laptop, 0, progress), progress)
             for name in SHIPPED_CHAPTERS:

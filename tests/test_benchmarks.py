@@ -41,3 +41,12 @@ def test_tracing_passes_trains_one_trainer_and_audits_it(tmp_path, monkeypatch):
     assert result["image_passes"] == 256 and result["train_s"] > 0
     for key in ("membership_calibrated_p", "membership_raw_p", "dov4cl_p", "marking_p"):
         assert 0 < result[key] <= 1, key
+
+
+def test_membership_levers_trains_a_victim_and_a_shadow_and_attacks_both_outputs(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("SSLSEC_CACHE", str(tmp_path))
+    result = _module("membership_levers").measure(members=16, epochs=1, views=3)
+    assert result["members"] == 16 and result["epochs"] == 1
+    for key in ("features_auc", "head_auc", "features_tpr_at_1pct_fpr"):
+        assert 0 <= result[key] <= 1, key

@@ -3,14 +3,14 @@
 The book's first confidentiality problem. A data owner released images (under a licence that
 forbids training on them); later it meets an encoder behind an API and wants evidence, as a
 hypothesis test with a p-value, and never accuse an encoder that did not see them. The chapter
-decides the owner's data (chapter 02's member pool, a fraction of it marked before release
-within an L∞ budget; the non-member pool as its kept-back reference; probe images; a shadow
-encoder of its own), the suspects (chapter 02's long-trained victim and the standard encoder,
-which saw the originals; trainers who saw the marked release as 100 % to 10 % of their data
-under the long-trained encoder's compute budget; chapter 06's independently pre-trained
-encoders; stolen, pruned and fine-tuned copies made as chapter 06 makes them) and the trainer's
-defences (deduplication, stronger augmentation, early stopping). It builds that world
-(:func:`tracing_setup`), redraws the owner's random choices to check the tests' level on
+decides the owner's data (the member pool of chapter 02's long-trained encoder, a fraction of it
+marked before release within an L∞ budget; the non-member pool as its kept-back reference; probe
+images; a shadow encoder of its own), the suspects (chapter 02's long-trained encoder and the
+standard encoder, which saw the originals; trainers who saw the marked release as 100 % to 10 %
+of their data under the long-trained encoder's compute budget; chapter 06's independently
+pre-trained encoders; stolen, pruned and fine-tuned copies made as chapter 06 makes them) and
+the trainer's defences (deduplication, stronger augmentation, early stopping). It builds that
+world (:func:`tracing_setup`), redraws the owner's random choices to check the tests' level on
 innocent encoders (:func:`null_p_values`), and claims that the long-trained encoder is flagged,
 that no innocent encoder is, that innocent encoders' p-values are uniform over the owner's
 draws, and that marking is invisible to people and to the downstream user; which equal-budget
@@ -51,8 +51,8 @@ from sslsec.zoo import EncoderSpec, ZooEntry, profile_encoder, train_or_load
 NAME = "01_data_tracing"
 
 SETTINGS: dict[str, dict] = {
-    # the owner's images are chapter 02's member pool (its non-member pool is the owner's
-    # kept-back reference); probe images for the marking test; the trainers' shares of the
+    # the owner's images are chapter 02's long-trained member pool (its non-member pool is the
+    # owner's kept-back reference); probe images for the marking test; the trainers' shares of the
     # owner's data and their compute budget (image passes per encoder); the mark (L∞ budget,
     # share of the released images marked, decoy patterns); the tests' queries; the copies of
     # the guilty encoder; the trainer's defences; the owners drawn afresh for the check that
@@ -91,7 +91,8 @@ SETTINGS: dict[str, dict] = {
 
 CLAIMS: list[Claim] = [
     Claim("long_trained_flagged", ">=", 1.0, 1.0,
-          "a trainer that pre-trained long on the owner's images alone (chapter 02's victim) "
+          "a trainer that pre-trained long on the owner's images alone (chapter 02's "
+          "long-trained encoder) "
           "is flagged (p < 0.01) by at least one test"),
     Claim("innocent_flagged", "<=", 0, 0,
           "no test flags any encoder that never saw the owner's images (count of flags)"),
@@ -132,7 +133,7 @@ class TracingSetup:
     """Chapter 01's world: the owner's images (clean originals and the marked release), its
     marking key, the reference and probe images it kept back, its shadow encoder, the other
     images a trainer mixes with the owner's, the trainers that pre-trained on the owner's
-    originals (chapter 02's leaky victim, the profile's standard encoder), the encoders
+    originals (chapter 02's long-trained encoder, the profile's standard encoder), the encoders
     pre-trained independently of the owner (chapter 06's) and the thief's images."""
 
     settings: dict
@@ -153,15 +154,15 @@ class TracingSetup:
 
 
 def tracing_setup(profile: Profile, seed: int = 0, progress: bool = True) -> TracingSetup:
-    """The owner's images are chapter 02's member pool and its reference the non-member pool
-    (a random split of one pool); chapter 02's victim pre-trained on the originals for long
-    with weak augmentations. The owner marks a fraction of its images before release; its
-    probe images are held-out images that no encoder of the chapter trains on; its shadow
-    encoder is pre-trained on its own public images (the held-out images the thief of chapter
-    06 queries). The other images of the pre-training pool fill the trainers' sets. Sizes
-    from :data:`SETTINGS`."""
+    """The owner's images are the member pool of chapter 02's long-trained encoder and its
+    reference the non-member pool (a random split of one pool); that encoder pre-trained on the
+    originals for long with weak augmentations. The owner marks a fraction of its images before
+    release; its probe images are held-out images that no encoder of the chapter trains on; its
+    shadow encoder is pre-trained on its own public images (the held-out images the thief of
+    chapter 06 queries). The other images of the pre-training pool fill the trainers' sets.
+    Sizes from :data:`SETTINGS`."""
     s = settings(profile.name)
-    leaky = membership_setup(profile, seed, progress)
+    leaky = membership_setup(profile, seed, progress, long_trained=True)
     original, reference = leaky.parts["member"].x, leaky.parts["nonmember"].x
     train = pools(profile.pretrain_dataset, seed)["train"]
     used = {tuple(r.tolist()) for part in leaky.parts.values() for r in part.x.flatten(1)}
@@ -222,7 +223,8 @@ def trainer_encoder(profile: Profile, world: TracingSetup, share: float, seed: i
 
 def early_stopped(profile: Profile, world: TracingSetup, epochs: int, seed: int = 0,
                   progress: bool = True) -> ZooEntry:
-    """Chapter 02's victim stopped after ``epochs`` epochs (the early-stopping defence)."""
+    """Chapter 02's long-trained encoder stopped after ``epochs`` epochs (the early-stopping
+    defence)."""
     recipe = dataclasses.replace(world.leaky_recipe, epochs=epochs, seed=seed)
     spec = EncoderSpec(profile.arch, world.original.shape[1], world.original.shape[-1], recipe,
                        "chapter 01 victim")

@@ -116,7 +116,7 @@ def pretraining_images_setup(profile: Profile, seed: int = 0,
     """The world of the section on pre-training images, from chapter 02's set-up (its victim
     comes from the zoo). ``aux`` is drawn by the same seeded permutation as chapter 02's pools,
     so it is exactly the part of the pool they leave."""
-    leaky = membership_setup(profile, seed, progress)
+    leaky = membership_setup(profile, seed, progress, long_trained=True)
     train = pools(profile.pretrain_dataset, seed=seed)["train"]
     sizes = {name: len(part) for name, part in leaky.parts.items()}
     sizes["rest"] = len(train) - sum(sizes.values())
