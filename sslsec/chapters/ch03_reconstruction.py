@@ -113,9 +113,9 @@ class PretrainingImagesSetup:
 
 def pretraining_images_setup(profile: Profile, seed: int = 0,
                              progress: bool = True) -> PretrainingImagesSetup:
-    """The world of the section on pre-training images, from chapter 02's set-up (its victim
-    comes from the zoo). ``aux`` is drawn by the same seeded permutation as chapter 02's pools,
-    so it is exactly the part of the pool they leave."""
+    """The world of the section on pre-training images, from chapter 02's long-trained set-up
+    (its encoder comes from the zoo). ``aux`` is drawn by the same seeded permutation as
+    chapter 02's pools, so it is exactly the part of the pool they leave."""
     leaky = membership_setup(profile, seed, progress, long_trained=True)
     train = pools(profile.pretrain_dataset, seed=seed)["train"]
     sizes = {name: len(part) for name, part in leaky.parts.items()}
