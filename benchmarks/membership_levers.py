@@ -4,7 +4,7 @@ Chapter 02's attacker sees the encoder's features (what an encoder API serves), 
 projection head's output that the contrastive loss was computed on. At the same compute —
 153,600 image passes, weak augmentations, the laptop recipe — this script pre-trains a victim
 and a shadow on ``members`` images each for ``153,600 / members`` epochs (or ``--epochs``) and
-runs EncoderMI's threshold variant on both outputs:
+runs EncoderMI's threshold variant on both outputs (chapter 02's ``leaky_pair``):
 
     .venv/bin/python benchmarks/membership_levers.py --members 256 128 64 [--views 10] [--seed 0]
 
@@ -23,17 +23,12 @@ encoders go to a temporary cache unless ``$SSLSEC_CACHE`` is set.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import tempfile
 
-import torch
-
 from sslsec.attacks.encodermi import encodermi
-from sslsec.data import pools, split_dataset
-from sslsec.pretrain import PretrainConfig
+from sslsec.chapters.ch02_membership_inference import leaky_pair
 from sslsec.profiles import WEAK_AUGMENT, get_profile
-from sslsec.zoo import EncoderSpec, train_or_load
 
 PASSES = 153_600  # chapter 02's compute: 256 members × 600 epochs
 
@@ -44,21 +39,9 @@ def measure(members: int, epochs: int | None = None, views: int = 10, seed: int 
     EncoderMI's AUC and TPR at 1 % FPR on the encoder's features and on the head's output."""
     profile = get_profile("laptop", device="cpu")
     epochs = epochs or max(1, PASSES // members)
-    parts = split_dataset(pools(profile.pretrain_dataset, seed=seed)["train"],
-                          {"member": members, "nonmember": members, "shadow_member": members,
-                           "shadow_nonmember": members}, seed=seed)
-    recipe = PretrainConfig(epochs=epochs, batch_size=min(members, 256), lr=profile.lr,
-                            temperature=temperature or profile.temperature,
-                            augment=WEAK_AUGMENT, seed=seed)
-
-    def pretrain(x: torch.Tensor, model_seed: int, what: str):
-        spec = EncoderSpec(profile.arch, x.shape[1], x.shape[-1],
-                           dataclasses.replace(recipe, seed=model_seed),
-                           f"membership levers: {what}")
-        return train_or_load(spec, x, "cpu", progress=True)
-
-    victim = pretrain(parts["member"].x, seed, "victim")
-    shadow = pretrain(parts["shadow_member"].x, seed + 1, "shadow")
+    recipe = {"temperature": temperature} if temperature else {}
+    setup = leaky_pair(profile, members, epochs, seed, progress=True, **recipe)
+    parts, victim, shadow = setup.parts, setup.victim, setup.shadow
     out: dict[str, float] = {"members": members, "epochs": epochs, "views": views}
     for name, heads in (("features", (None, None)),
                         ("head", (victim.projector, shadow.projector))):

@@ -82,18 +82,26 @@ def membership_setup(profile: Profile, seed: int = 0, progress: bool = True,
     ``long_trained`` the larger pool that chapters 01, 03 and 06 build on."""
     s = settings(profile.name)
     sizes = s["long_trained"] if long_trained else s
-    n = sizes["n_members"]
+    return leaky_pair(profile, sizes["n_members"], sizes["epochs"], seed, progress)
+
+
+def leaky_pair(profile: Profile, n_members: int, epochs: int, seed: int = 0,
+               progress: bool = True, **recipe: object) -> MembershipSetup:
+    """:func:`membership_setup` at any size: four disjoint pools of ``n_members`` images, and a
+    victim and a shadow pre-trained for ``epochs`` with weak augmentations (``recipe``: other
+    :class:`PretrainConfig` fields, e.g. ``temperature``, instead of the profile's)."""
     parts = split_dataset(pools(profile.pretrain_dataset, seed=seed)["train"],
-                          {"member": n, "nonmember": n, "shadow_member": n,
-                           "shadow_nonmember": n}, seed=seed)
-    recipe = PretrainConfig(epochs=sizes["epochs"], batch_size=min(n, 256), lr=profile.lr,
-                            temperature=profile.temperature, augment=WEAK_AUGMENT, seed=seed)
+                          {"member": n_members, "nonmember": n_members,
+                           "shadow_member": n_members, "shadow_nonmember": n_members}, seed=seed)
+    config = PretrainConfig(**{"epochs": epochs, "batch_size": min(n_members, 256),
+                               "lr": profile.lr, "temperature": profile.temperature,
+                               "augment": WEAK_AUGMENT, "seed": seed, **recipe})
 
     def pretrain_on(images: torch.Tensor, model_seed: int, description: str) -> ZooEntry:
-        spec = _spec(profile, images, dataclasses.replace(recipe, seed=model_seed), description)
+        spec = _spec(profile, images, dataclasses.replace(config, seed=model_seed), description)
         return train_or_load(spec, images, profile.device, progress=progress)
 
-    return MembershipSetup(parts, recipe,
+    return MembershipSetup(parts, config,
                            pretrain_on(parts["member"].x, seed, VICTIM),
                            pretrain_on(parts["shadow_member"].x, seed + 1, "chapter 01 shadow"))
 
