@@ -74,7 +74,12 @@ ENCODERS: dict[str, Callable[..., Encoder]] = {
 
 
 def build_encoder(arch: str, in_channels: int = 1, image_size: int | None = None) -> Encoder:
-    """A fresh encoder from the registry (``cnn28`` or ``resnet18``)."""
+    """A fresh encoder from the registry (``cnn28`` or ``resnet18``); ``clip-<arch>``: a
+    :class:`~sslsec.multimodal.CLIPModel` whose image encoder is ``<arch>``."""
+    if arch.startswith("clip-"):
+        from sslsec.multimodal import CLIPModel  # it imports this module
+
+        return CLIPModel(build_encoder(arch.removeprefix("clip-"), in_channels, image_size))
     if arch not in ENCODERS:
         raise ValueError(f"arch={arch!r} is unknown; allowed: {', '.join(ENCODERS)}")
     if in_channels not in (1, 3):

@@ -482,16 +482,18 @@ def _load_derived(key: str, folder: Path, device: torch.device) -> DerivedEntry 
 def derive_or_load(kind: str, parent: ZooEntry | DerivedEntry, params: dict,
                    make: Callable[[], tuple[nn.Module, dict]],
                    device: str | torch.device = "auto", cache: str | Path | None = None,
-                   retrain: bool = False) -> DerivedEntry:
+                   retrain: bool = False, arch: str | None = None) -> DerivedEntry:
     """The encoder that ``make()`` derives from ``parent``: from the shipped zoo or the cache
     when a valid entry for ``(kind, parent.key, params)`` exists, else made now and stored.
 
     ``params`` must be JSON-serialisable and name everything that decides the result (include
     the SHA-256 of any data ``make`` uses: :func:`sha256_tensor`). ``make`` returns the encoder
-    (the parent's architecture) and a JSON-serialisable ``info`` dict."""
+    (the parent's architecture, or ``arch`` when given, e.g. a ``clip-`` model keyed by the
+    standard encoder) and a JSON-serialisable ``info`` dict."""
     if not isinstance(kind, str) or not kind:
         raise ValueError(f"kind={kind!r} must be a non-empty string")
-    arch, channels, size = arch_of(parent)
+    parent_arch, channels, size = arch_of(parent)
+    arch = arch or parent_arch
     try:
         json.dumps(params, sort_keys=True)
     except TypeError as err:

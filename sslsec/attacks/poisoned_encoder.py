@@ -153,6 +153,9 @@ class PoisoningSetup:
     pairs: list[TargetPair]
     clean: ZooEntry
     seed: int
+    #: the clean images with their labels and class names (only captions use them: the
+    #: victim never sees a label)
+    clean_labelled: ImageSet | None = None
 
     @property
     def targets(self) -> torch.Tensor:

@@ -126,8 +126,9 @@ def poisoning_setup(profile: Profile, seed: int = 0, progress: bool = True) -> P
     s = settings(profile.name)
     task = downstream_task(profile, seed=seed)
     pairs = choose_pairs(task["test"], s["n_pairs"], seed)
-    return PoisoningSetup(s, profile, pretrain_set(profile, seed).x, task, pairs,
-                          profile_encoder(profile, seed, progress), seed)
+    clean = pretrain_set(profile, seed)
+    return PoisoningSetup(s, profile, clean.x, task, pairs,
+                          profile_encoder(profile, seed, progress), seed, clean)
 
 
 def victim_encoder(profile: Profile, poison: str | None = None, kind: str = "classwise",
