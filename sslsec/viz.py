@@ -709,6 +709,33 @@ def poisoning_success(attacks: pd.DataFrame, clean: TargetResult,
     return fig
 
 
+def caption_poisoning_sweep(table: pd.DataFrame, image_only_best: float,
+                            bar: float = 0.5) -> Figure:
+    """Left: the share of targets in their target class against the poisons per target, for
+    the zero-shot classifier and a linear probe on the image features, beside the best
+    image-only attack; right: clean accuracy of both. ``table``: columns ``poisons per
+    target``, ``zero-shot success``, ``probe success``, ``zero-shot accuracy``, ``probe
+    accuracy`` (a row with 0 poisons: the clean model)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    x = table["poisons per target"].clip(lower=0.5)  # the clean model at the left edge
+    for col, style in (("zero-shot", "o-"), ("probe", "s--")):
+        axes[0].plot(x, table[f"{col} success"], style, label=f"{col} classifier")
+        axes[1].plot(x, table[f"{col} accuracy"] * 100, style, label=f"{col} classifier")
+    axes[0].axhline(image_only_best, color="grey", lw=1,
+                    label="best image-only attack (above)")
+    axes[0].axhline(bar, color="tab:red", ls=":", lw=1, label=f"half the targets ({bar:g})")
+    axes[0].set(xscale="log", ylim=(-0.05, 1.05), ylabel="targets in their target class",
+                xlabel="poisons per target (log; left edge: none)",
+                title="caption poisons move the targets")
+    axes[1].set(xscale="log", ylabel="clean test accuracy (%)",
+                xlabel="poisons per target (log; left edge: none)",
+                title="and cost clean accuracy little")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def probe_accuracy_heatmap(table: pd.DataFrame) -> Figure:
     """Linear-probe accuracy on clean test images for each encoder (rows) and the labelled
     images its probe was trained on (columns)."""

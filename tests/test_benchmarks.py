@@ -50,3 +50,12 @@ def test_membership_levers_trains_a_victim_and_a_shadow_and_attacks_both_outputs
     assert result["members"] == 16 and result["epochs"] == 1
     for key in ("features_auc", "head_auc", "features_tpr_at_1pct_fpr"):
         assert 0 <= result[key] <= 1, key
+
+
+def test_caption_poisoning_sweeps_the_rates_on_a_seed(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSLSEC_CACHE", str(tmp_path))
+    rows = _module("caption_poisoning").measure(1, [0.05], epochs=1, profile_name="smoke")
+    assert [row["rate"] for row in rows] == [0.0, 0.05] and rows[1]["per_target"] > 0
+    for row in rows:
+        for key in ("zero_shot_success", "probe_success", "zero_shot_accuracy", "probe_accuracy"):
+            assert 0 <= row[key] <= 1, key

@@ -103,3 +103,14 @@ def test_poisoned_clip_is_kept_and_evaluated(smoke, isolated_cache):
         clip_encoder(setup, config, images, texts[:-1])
     with pytest.raises(ValueError, match="CLIPModel"):
         evaluate_clip_targets(setup.clean.encoder, setup)
+
+
+def test_no_two_words_of_the_known_classes_share_a_token():
+    """Hashed tokens: the words of every digit's and every CIFAR-10 / STL-10 class's captions
+    land in distinct buckets (a collision would make two classes' captions alike)."""
+    names = [str(i) for i in range(10)] + ["airplane", "automobile", "bird", "cat", "deer",
+                                           "dog", "frog", "horse", "ship", "truck", "car",
+                                           "monkey"]
+    words = {w for c in names for t in range(TEMPLATES_PER_CLASS) for w in caption(c, t).split()}
+    ids = tokenize(sorted(words)).flatten()  # one word per row: its id, then padding
+    assert len(set(ids[ids > 0].tolist())) == len(words)

@@ -120,6 +120,10 @@ def test_chapter_figures_moved_from_the_notebooks():
     clean = SimpleNamespace(success=0.0, target_probability=[1e-6, 0.2])
     attacks = pd.DataFrame({"attack": ["pairs"], "rate": [0.1], "success": [0.5]})
     figs.append(viz.poisoning_success(attacks, clean, {("pairs", 0.1): clean}))
+    sweep = pd.DataFrame({"poisons per target": [0, 1, 4], "zero-shot success": [0, 0.2, 0.9],
+                          "probe success": [0, 0.1, 0.7], "zero-shot accuracy": [0.96, 0.95, 0.94],
+                          "probe accuracy": [0.97, 0.97, 0.96]})
+    figs.append(viz.caption_poisoning_sweep(sweep, image_only_best=0.0))
     for fig in figs:
         assert isinstance(fig, matplotlib.figure.Figure)
         plt.close(fig)

@@ -1,14 +1,16 @@
 """Chapter 08, poisoning: unlabelled images added to, or changed in, the pre-training data.
 
-The book's data-poisoning problem, with two goals. *Targeted* poisoning (PoisonedEncoder's
-collages, pair poisons) wants one chosen input put in a chosen class by every downstream
-classifier; *availability* poisoning (Contrastive Poisoning) wants the encoder useless. The
-chapter decides the attacker's (target, class) pairs and poisoning rates, the defences against
-targeted poisons (near-duplicate removal, a milder crop, fine-tuning on clean images), the
-availability poison's budget and optimisation, and the input filter. It builds those worlds
-(:func:`poisoning_setup`, :func:`victim_encoder`) and claims that the poisons stay stealthy,
-that at laptop scale neither goal is reached, and that duplicate removal catches the targeted
-poisons.
+The book's data-poisoning problem, with two goals. *Targeted* poisoning wants one chosen input
+put in a chosen class by every downstream classifier: PoisonedEncoder's collages and pair
+poisons against an image-only encoder, and Carlini & Terzis's caption poisons against an
+image–text (CLIP) model. *Availability* poisoning (Contrastive Poisoning) wants the encoder
+useless. The chapter decides the attacker's (target, class) pairs and poisoning rates, the CLIP
+victim's training length, the defences against targeted poisons (near-duplicate removal, a
+milder crop, fine-tuning on clean images), the availability poison's budget and optimisation,
+and the input filter. It builds those worlds (:func:`poisoning_setup`, :func:`victim_encoder`)
+and claims that the image-only poisons stay stealthy and, at laptop scale, move no target, that
+caption poisons move most targets at a few per cent, that duplicate removal catches both, and
+that the availability poison takes little from MNIST pre-training.
 """
 
 from __future__ import annotations
@@ -27,23 +29,25 @@ _TARGETED: dict[str, dict] = {
     # (target input, target class) pairs, attacked together in one pre-training run;
     # poisoning rates (poison images / clean images, shared by the pairs) of the collages
     # (per layout) and of the pair poisons; defences: outlier removal (share dropped, PCA
-    # components), the in-processing recipe (crop scale), fine-tuning on clean images
+    # components), the in-processing recipe (crop scale), fine-tuning on clean images;
+    # the image–text victim (CLIP): its epochs and the caption poisons' rates (all ≤ 10 %)
     "smoke": {"n_pairs": 2, "layouts": ["side", "corners"], "collage_rate": 0.05,
               "pair_rates": [0.05], "remove_share": 0.1, "components": 8,
               "defence_crop": [0.8, 1.0], "finetune_images": 256, "finetune_epochs": 1,
-              "finetune_lr": 5e-4},
+              "finetune_lr": 5e-4, "clip_epochs": 1, "clip_rates": [0.05]},
     "laptop": {"n_pairs": 10, "layouts": ["side", "corners"], "collage_rate": 0.1,
                "pair_rates": [0.02, 0.1], "remove_share": 0.1, "components": 16,
                "defence_crop": [0.8, 1.0], "finetune_images": 4000, "finetune_epochs": 5,
-               "finetune_lr": 5e-4},
+               "finetune_lr": 5e-4, "clip_epochs": 50,
+               "clip_rates": [0.0025, 0.01, 0.025, 0.1]},
     "paper": {"n_pairs": 10, "layouts": ["side", "corners"], "collage_rate": 0.01,
               "pair_rates": [0.002, 0.01], "remove_share": 0.05, "components": 64,
               "defence_crop": [0.8, 1.0], "finetune_images": 10000, "finetune_epochs": 10,
-              "finetune_lr": 1e-4},
+              "finetune_lr": 1e-4, "clip_epochs": 100, "clip_rates": [0.0002, 0.001, 0.01]},
     "papersmoke": {"n_pairs": 2, "layouts": ["side", "corners"], "collage_rate": 0.05,
                    "pair_rates": [0.05], "remove_share": 0.1, "components": 8,
                    "defence_crop": [0.8, 1.0], "finetune_images": 256, "finetune_epochs": 1,
-                   "finetune_lr": 1e-4},
+                   "finetune_lr": 1e-4, "clip_epochs": 1, "clip_rates": [0.05]},
 }
 
 _AVAILABILITY: dict[str, dict] = {
@@ -75,9 +79,21 @@ CLAIMS: list[Claim] = [
     Claim("pair_success_max", "<=", 0.2, None,
           "nor do pair poisons, which control both views of a positive pair outright"),
     Claim("best_success", ">=", None, 0.8,
-          "the best attack's share of targets in their target class (the papers' scale)"),
+          "the best image-only attack's share of targets in their target class (the papers' "
+          "scale)"),
     Claim("target_probability_max", "<=", None, None,
-          "the largest mean target-class probability of any attack (reported)"),
+          "the largest mean target-class probability of any image-only attack (reported)"),
+    Claim("caption_zero_shot_success_max", ">=", 0.5, 0.8,
+          "caption poisons (Carlini & Terzis) at a rate of at most 10 % put at least half of "
+          "the targets in their target class for the victim CLIP's zero-shot classifier"),
+    Claim("caption_probe_success_max", ">=", 0.5, 0.8,
+          "and for a linear probe on its image features"),
+    Claim("caption_probe_accuracy_drop_max", "<=", 0.03, 0.02,
+          "while the probe's clean accuracy stays within 3 points of the clean CLIP's"),
+    Claim("caption_zero_shot_accuracy_drop_max", "<=", None, None,
+          "the largest zero-shot clean-accuracy drop of a caption-poisoned CLIP (reported)"),
+    Claim("caption_dedup_success", "<=", 0.1, 0.1,
+          "near-duplicate removal before training undoes the strongest caption poison"),
     Claim("poisons_removed_min", ">=", 0.95, 0.9,
           "near-duplicate removal drops (nearly) every poison, collage or pair"),
     Claim("clean_removed_max", "<=", 0.01, 0.02,
