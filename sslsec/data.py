@@ -9,6 +9,7 @@ which files to put where.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sslsec.augment import check_images
 from sslsec.checks import positive_ints
 from sslsec.profiles import Profile
 
@@ -111,6 +113,59 @@ def _load_digits(part: str, root: Path, download: bool) -> ImageSet:
     x = F.pad(x, (4, 4, 4, 4)).clamp(0.0, 1.0)
     return ImageSet(x, torch.from_numpy(bunch.target.astype(np.int64)), "digits",
                     _digit_classes())
+
+
+#: the photographs' scales: each sample photograph at full, half and quarter size
+_PHOTO_SCALES = (1.0, 0.5, 0.25)
+
+
+@functools.lru_cache(maxsize=1)
+def _photographs() -> tuple[torch.Tensor, ...]:
+    """scikit-learn's two sample photographs (china, flower; 427×640 RGB) at every scale of
+    :data:`_PHOTO_SCALES`: ``(3, H, W)`` float tensors in [0, 1]."""
+    from sklearn.datasets import load_sample_images
+
+    out = []
+    for img in load_sample_images().images:
+        x = torch.from_numpy(img.copy()).permute(2, 0, 1).float().div(255.0)[None]
+        for scale in _PHOTO_SCALES:
+            size = (round(x.shape[-2] * scale), round(x.shape[-1] * scale))
+            y = x if scale == 1.0 else F.interpolate(x, size=size, mode="bilinear",
+                                                     antialias=True, align_corners=False)
+            out.append(y[0].clamp(0.0, 1.0).contiguous())
+    return tuple(out)
+
+
+def mnist_m(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """MNIST-M (Ganin et al., 2016): grey digits ``(N, 1, H, W)`` in [0, 1] blended over random
+    patches of natural photographs, ``|patch − digit|`` per channel (strokes invert the colours
+    beneath them): ``(N, 3, H, W)``. The photographs are scikit-learn's sample images at three
+    scales, each patch at a random place with random flips; deterministic given ``seed``."""
+    check_images(images, 1, "images")
+    n, _, h, w = images.shape
+    photos = _photographs()
+    g = _generator(seed)
+    which = torch.randint(len(photos), (n,), generator=g)
+    where = torch.rand(n, 2, generator=g)
+    flips = torch.rand(n, 2, generator=g) < 0.5
+    patches = torch.empty(n, 3, h, w)
+    for k, photo in enumerate(photos):
+        idx = (which == k).nonzero(as_tuple=True)[0]
+        top = (where[idx, 0] * (photo.shape[1] - h + 1)).long().clamp(max=photo.shape[1] - h)
+        left = (where[idx, 1] * (photo.shape[2] - w + 1)).long().clamp(max=photo.shape[2] - w)
+        rows = (top[:, None] + torch.arange(h))[:, :, None]
+        cols = (left[:, None] + torch.arange(w))[:, None, :]
+        patches[idx] = photo[:, rows, cols].permute(1, 0, 2, 3)
+    patches = torch.where(flips[:, 0, None, None, None], patches.flip(-1), patches)
+    patches = torch.where(flips[:, 1, None, None, None], patches.flip(-2), patches)
+    return (patches - images.float().clamp(0.0, 1.0)).abs()
+
+
+def _load_mnistm(part: str, root: Path, download: bool) -> ImageSet:
+    """MNIST-5k's digits made MNIST-M (:func:`mnist_m`, seed 0: every digit always gets the
+    same background); the offline laptop dataset on which pre-training matters more."""
+    digits = _load_mnist5k(part, root, download)
+    return ImageSet(mnist_m(digits.x, seed=0), digits.y, "mnistm", digits.classes)
 
 
 def _to_imageset(images: np.ndarray, labels, name: str, classes, size: int = 32) -> ImageSet:
@@ -236,6 +291,7 @@ def _load_gtsrb(part: str, root: Path, download: bool) -> ImageSet:
 DATASETS: dict[str, DatasetInfo] = {
     "mnist5k": DatasetInfo("mnist5k", _load_mnist5k, ("all",), 1, 28),
     "digits": DatasetInfo("digits", _load_digits, ("all",), 1, 28),
+    "mnistm": DatasetInfo("mnistm", _load_mnistm, ("all",), 3, 28),
     "cifar10": DatasetInfo("cifar10", _load_cifar10, ("train", "test"), 3, 32),
     "stl10": DatasetInfo("stl10", _load_stl10, ("train", "test"), 3, 32),
     "svhn": DatasetInfo("svhn", _load_svhn, ("train", "test"), 3, 32),

@@ -1,8 +1,10 @@
+import pytest
 import torch
 
 from sslsec.data import (
     DATASETS,
     ImageSet,
+    dataset_info,
     downstream_task,
     load_dataset,
     pools,
@@ -13,7 +15,7 @@ from sslsec.profiles import get_profile
 
 
 def test_registry_names():
-    assert set(DATASETS) == {"mnist5k", "digits", "cifar10", "stl10", "svhn", "gtsrb"}
+    assert set(DATASETS) == {"mnist5k", "digits", "mnistm", "cifar10", "stl10", "svhn", "gtsrb"}
 
 
 def test_mnist5k_is_real_mnist(mnist):
@@ -47,6 +49,26 @@ def indexed(n: int) -> ImageSet:
 
 def ids(part: ImageSet) -> set[int]:
     return {int(v) for v in part.x[:, 0, 0, 0]}
+
+
+def test_mnistm_blends_each_digit_over_a_photograph(mnist):
+    """MNIST-M: colour, the digit still there (the strokes invert the photograph beneath
+    them), a different background per digit, the same one every time."""
+    from sslsec.data import mnist_m
+
+    data = load_dataset("mnistm")
+    assert data.x.shape == (len(mnist), 3, 28, 28) and torch.equal(data.y, mnist.y)
+    assert 0 <= data.x.min() and data.x.max() <= 1 and dataset_info("mnistm").channels == 3
+    assert torch.equal(data.x[:50], mnist_m(mnist.x, seed=0)[:50])  # deterministic
+    assert not torch.equal(mnist_m(mnist.x[:50], seed=1), data.x[:50])
+    background = mnist_m(torch.zeros_like(mnist.x), seed=0)[:200]  # the photographs alone
+    assert background.std(dim=(1, 2, 3)).mean() > 0.02  # textured, not flat
+    assert (background - background[:1]).abs().amax(dim=(1, 2, 3))[1:].min() > 0.05
+    strokes = mnist.x[:200] > 0.5
+    change = (data.x[:200] - background).abs().mean(1, keepdim=True)
+    assert change[strokes].mean() > 5 * change[~strokes].mean()  # the digit is what differs
+    with pytest.raises(ValueError, match="channel"):
+        mnist_m(data.x[:2])
 
 
 def test_split_is_disjoint_deterministic_and_seed_dependent():
