@@ -10,7 +10,12 @@ features:
 
 Measured 2026-12-02 (laptop profile, 2 threads, AVX-512; 10 targets, 4,000 clean pairs, 50
 epochs; success zero-shot / probe; clean accuracy zero-shot / probe):
-  RESULTS_PLACEHOLDER
+  poisons per target     0            1            4            10           40 (10 %)
+  seed 0 (the chapter)   0 / 0        0 / 0        0.1 / 0.1    0.6 / 0.5    1.0 / 0.9
+  seed 1                 0 / 0        0.1 / 0      0.6 / 0.3    0.9 / 0.8    1.0 / 0.8
+  seed 2                 0 / 0        0.2 / 0      0.7 / 0.2    1.0 / 0.7    1.0 / 0.9
+  clean accuracy: probe 0.970–0.983 on every model (at most 1.3 points below its seed's clean
+  CLIP); zero-shot 0.875–0.972, moving by several points between runs with or without poisons.
 The script prints the numbers; it does not assert them. New models go to a temporary cache
 unless ``$SSLSEC_CACHE`` is set.
 """
