@@ -10,7 +10,8 @@ milder crop, fine-tuning on clean images), the availability poison's budget and 
 and the input filter. It builds those worlds (:func:`poisoning_setup`, :func:`victim_encoder`)
 and claims that the image-only poisons stay stealthy and, at laptop scale, move no target, that
 caption poisons move most targets at a few per cent, that duplicate removal catches both, and
-that the availability poison takes little from MNIST pre-training.
+that the availability poison takes little from MNIST pre-training but over half of what
+pre-training adds on MNIST-M (the dataset lever, :func:`lever_profile`).
 """
 
 from __future__ import annotations
