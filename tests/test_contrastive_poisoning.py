@@ -144,3 +144,16 @@ def test_random_init_accuracy(smoke):
     assert len(accuracies) == 2 and all(0.0 <= a <= 1.0 for a in accuracies)
     with pytest.raises(ValueError):
         random_init_accuracy(smoke, task, [])
+
+
+def test_poisons_are_made_per_profile_not_per_name(smoke):
+    """A profile changed with ``dataclasses.replace`` keeps its name (chapter 08's dataset
+    lever): its poison is made from its own images, not taken from the other's."""
+    import dataclasses
+
+    from sslsec.attacks.contrastive_poisoning import make_poison
+
+    lever = dataclasses.replace(smoke, pretrain_dataset="mnistm", downstream_datasets=("mnistm",))
+    grey = make_poison(smoke, {"epsilon": 0.3}, "random", "classwise")
+    colour = make_poison(lever, {"epsilon": 0.3}, "random", "classwise")
+    assert grey.poisoned.x.shape[1] == 1 and colour.poisoned.x.shape[1] == 3

@@ -236,9 +236,10 @@ def poison_parameters(settings: dict, poison: str, kind: str, seed: int = 0) -> 
 def make_poison(profile: Profile, settings: dict, poison: str, kind: str, seed: int = 0,
                 progress: bool = True) -> PoisonResult:
     """The poison of :func:`poison_parameters` applied to the profile's pre-training images
-    (made once per process)."""
+    (made once per process and profile: the whole profile, not its name, since a profile
+    changed with ``dataclasses.replace`` — chapter 08's dataset lever — keeps the name)."""
     params = poison_parameters(settings, poison, kind, seed)
-    key = json.dumps({"profile": profile.name, **params}, sort_keys=True)
+    key = json.dumps({"profile": repr(profile), **params}, sort_keys=True)
     if key not in _MADE:
         data = pretrain_set(profile, seed)
         if poison == "random":
