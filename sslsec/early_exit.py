@@ -4,7 +4,8 @@ The encoder is cut into stages (:func:`encoder_stages`); a downstream user train
 classifier head after each stage (:func:`train_early_exit`), the last one on the encoder's
 features. A query runs stage after stage and stops at the first exit whose confidence (largest
 softmax probability) is above a threshold: easy inputs pay for one stage, hard ones for all.
-:func:`query_latency` times queries one by one on this CPU with ``torch.utils.benchmark``.
+:func:`query_latency` times queries one by one on this CPU with ``torch.utils.benchmark``;
+:func:`exit_flops` counts what a query costs at each exit, the same on every processor.
 """
 
 from __future__ import annotations
@@ -213,6 +214,25 @@ def exit_accuracy(model: EarlyExitEncoder, x: torch.Tensor, y: torch.Tensor,
     exit each input took."""
     logits, exits = model(x, threshold, max_exit)
     return float((logits.argmax(1).cpu() == y.cpu()).float().mean()), exits.cpu()
+
+
+@torch.no_grad()
+def exit_flops(model: EarlyExitEncoder) -> torch.Tensor:
+    """The floating-point operations of one query that leaves at each exit: every stage and
+    head up to it, counted by ``torch.utils.flop_counter`` on one input (convolutions and
+    linear layers; a multiply–accumulate is two). Unlike a latency, it is the same on every
+    processor and under any load."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = copy.deepcopy(model).cpu().eval()
+    h = torch.zeros(1, model.in_channels, model.encoder.image_size, model.encoder.image_size)
+    per_exit = []
+    for stage, head in zip(model.stages, model.heads, strict=True):
+        with FlopCounterMode(display=False) as counter:
+            h = stage(h)
+            head(h)
+        per_exit.append(counter.get_total_flops())
+    return torch.tensor(per_exit, dtype=torch.float64).cumsum(0)
 
 
 @dataclass

@@ -10,9 +10,11 @@ from sslsec.early_exit import (
     EarlyExitEncoder,
     encoder_stages,
     exit_accuracy,
+    exit_flops,
     query_latency,
     train_early_exit,
 )
+from sslsec.energy import activation_density
 from sslsec.models import SmallCNN
 
 
@@ -66,6 +68,16 @@ def test_latency_is_measured_per_query(model, mnist):
     assert result.median > 0 and result.iqr >= 0 and result.threads == 1
 
 
+def test_exit_flops_count_every_stage_and_head_up_to_the_exit(model, mnist):
+    flops = exit_flops(model)
+    assert flops.shape == (model.n_exits,) and (flops.diff() > 0).all()
+    # at the last exit: the encoder's convolutions and linear layers (their MACs, as the
+    # energy model counts them) plus every head's linear layer, two operations per MAC
+    encoder_macs = activation_density(model.encoder, mnist.x[:1]).macs.sum().item()
+    heads_macs = sum(head[-1].in_features * head[-1].out_features for head in model.heads)
+    assert flops[-1].item() == 2 * (encoder_macs + heads_macs)
+
+
 def test_slowdown_pushes_queries_to_the_full_depth(model, mnist):
     x = mnist.x[:32]
     with torch.no_grad():  # a threshold that half of the natural queries pass at exit 0
@@ -73,6 +85,12 @@ def test_slowdown_pushes_queries_to_the_full_depth(model, mnist):
     result = slowdown_attack(model, x, epsilon=0.2, steps=10, threshold=threshold)
     assert (result.adversarial - x).abs().max() <= 0.2 + 1e-6
     assert result.full_depth_share("attacked") > result.full_depth_share("natural")
+    flops = exit_flops(model)
+    assert result.mean_flops(flops, "attacked") > result.mean_flops(flops, "natural")
+    with pytest.raises(ValueError, match="one cost per exit"):
+        result.mean_flops(flops[:2])
+    with pytest.raises(ValueError, match="kind="):
+        result.mean_flops(flops, "clean")
     with torch.no_grad():
         assert slowdown_loss(model, result.adversarial).mean() < slowdown_loss(model, x).mean()
     outcomes = cap_tradeoff(model, x, mnist.y[:32], result.adversarial, threshold)

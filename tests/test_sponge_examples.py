@@ -91,6 +91,10 @@ def test_sponges_stay_in_budget_and_beat_noise(encoder, mnist):
     assert set(result.energy) == {"natural", "noise", "uniform", "sponge"}
     assert result.mean("sponge") > result.mean("noise") > result.mean("natural")
     assert result.gain_over_natural > result.noise_gain_over_natural
+    natural = result.mean("natural")  # the headroom: the sponges' extra over what was left
+    assert 0 < result.headroom_taken <= 1
+    assert result.headroom_taken == pytest.approx(
+        (result.mean("sponge") - natural) / (1 - natural))
     assert result.layer_density["sponge"].shape == (len(result.layers),)
     flat = uniform_images(4, x)
     assert flat.shape == (4, 1, 28, 28) and (flat.flatten(1).std(1) == 0).all()

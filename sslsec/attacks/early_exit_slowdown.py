@@ -76,10 +76,21 @@ class SlowdownResult:
 
     def full_depth_share(self, kind: str = "attacked") -> float:
         """The share of queries that ran every stage (``natural`` or ``attacked``)."""
+        return float((self._exits(kind) == self.n_exits - 1).float().mean())
+
+    def mean_flops(self, flops: torch.Tensor, kind: str = "attacked") -> float:
+        """The mean cost of the queries (``natural`` or ``attacked``), given each exit's cost
+        ``flops`` (:func:`~sslsec.early_exit.exit_flops`)."""
+        if flops.shape != (self.n_exits,):
+            raise ValueError(f"flops has shape {tuple(flops.shape)}; expected one cost per "
+                             f"exit, ({self.n_exits},)")
+        return float(flops[self._exits(kind)].mean())
+
+    def _exits(self, kind: str) -> torch.Tensor:
         exits = {"natural": self.natural_exits, "attacked": self.attacked_exits}
         if kind not in exits:
             raise ValueError(f"kind={kind!r} is unknown; allowed: natural, attacked")
-        return float((exits[kind] == self.n_exits - 1).float().mean())
+        return exits[kind]
 
 
 @torch.no_grad()

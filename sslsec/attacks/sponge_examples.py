@@ -80,6 +80,14 @@ class SpongeResult:
         return self.mean("sponge") / self.mean("natural")
 
     @property
+    def headroom_taken(self) -> float:
+        """The share of the room above the natural inputs' mean energy (up to 1, the dense
+        accelerator's) that the sponges fill: a ratio that, unlike the gain, does not depend on
+        how dense the encoder already is on natural inputs."""
+        natural = self.mean("natural")
+        return (self.mean("sponge") - natural) / (1 - natural) if natural < 1 else 0.0
+
+    @property
     def noise_gain_over_natural(self) -> float:
         """The same for random noise of the same budget (the control)."""
         return self.mean("noise") / self.mean("natural")
