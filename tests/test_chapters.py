@@ -176,22 +176,23 @@ def _run_all(profile: str, tmp_path: Path, minutes: int, **env: str) -> str:
     return proc.stdout
 
 
-@pytest.mark.serial
+@pytest.mark.smokerun
 def test_every_chapter_runs_in_the_smoke_profile(tmp_path):
     """``python -m sslsec run all --profile smoke --jobs 2``: executed notebooks, results, a
     table (two chapters at a time, one thread each)."""
     _run_all("smoke", tmp_path, 15)
 
 
+@pytest.mark.serial
 @pytest.mark.papersmoke
-@pytest.mark.timeout(65 * 60)
+@pytest.mark.timeout(25 * 60)
 def test_every_chapter_runs_in_the_papersmoke_profile(tmp_path):
     """The same in the papersmoke profile, on stand-in files written in each dataset's own
     on-disk format: the paper profile's datasets, ResNet-18 and colour 32×32 images, at smoke
     sizes."""
     from sslsec.standin import write_standins
 
-    _run_all("papersmoke", tmp_path, 60, SSLSEC_DATA=str(write_standins(tmp_path / "data")))
+    _run_all("papersmoke", tmp_path, 20, SSLSEC_DATA=str(write_standins(tmp_path / "data")))
 
 
 def test_parallel_runs_cannot_store_and_need_a_positive_count():

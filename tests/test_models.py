@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from sslsec.models import MLPHead, ProjectionHead, build_encoder
@@ -16,6 +17,21 @@ def test_resnet18_cifar_stem():
         f = enc.encode(torch.rand(2, 3, 32, 32))
     assert f.shape == (2, 512)
     assert enc.net.conv1.stride == (1, 1)
+
+
+def test_resnet18_at_a_quarter_width_keeps_its_layers():
+    full, thin = build_encoder("resnet18", 3), build_encoder("resnet18-w16", 3)
+    assert thin.feature_dim == 128 and thin.encode(torch.rand(2, 3, 32, 32)).shape == (2, 128)
+    kinds = [[type(m).__name__ for m in enc.modules()] for enc in (full, thin)]
+    assert kinds[0] == kinds[1]  # the same layers in the same order
+    widths = [m.out_channels for m in thin.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert widths == [m.out_channels // 4 for m in full.modules()
+                      if isinstance(m, torch.nn.Conv2d)]
+    assert sum(p.numel() for p in thin.parameters()) < sum(
+        p.numel() for p in full.parameters()) / 10
+    for bad in ("resnet18-w0", "resnet18-w", "resnet34"):
+        with pytest.raises(ValueError, match="arch="):
+            build_encoder(bad, 3)
 
 
 def test_heads():

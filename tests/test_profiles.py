@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from sslsec.models import build_encoder
 from sslsec.profiles import PROFILES, AugmentConfig, get_profile, resolve_device
 
 
@@ -16,8 +17,12 @@ def test_profiles_with_growing_budgets():
 
 def test_papersmoke_is_the_paper_setting_at_smoke_sizes():
     smoke, paper, ps = (get_profile(n) for n in ("smoke", "paper", "papersmoke"))
-    for field in ("pretrain_dataset", "downstream_datasets", "arch", "augment", "other_dataset"):
+    for field in ("pretrain_dataset", "downstream_datasets", "augment", "other_dataset"):
         assert getattr(ps, field) == getattr(paper, field), field
+    # the paper's ResNet-18, layer for layer, at a quarter of its width
+    assert ps.arch == f"{paper.arch}-w16"
+    thin, full = build_encoder(ps.arch, 3), build_encoder(paper.arch, 3)
+    assert type(thin) is type(full) and thin.feature_dim * 4 == full.feature_dim
     for field in ("n_pretrain", "n_downstream_train", "n_test", "epochs", "probe_epochs"):
         assert getattr(ps, field) == getattr(smoke, field), field
     assert smoke.other_dataset == "digits" and get_profile("laptop").other_dataset == "digits"
