@@ -14,7 +14,7 @@ import os
 
 import torch
 import torch.distributed as dist
-from torch.distributed import _functional_collectives as collectives
+from torch.distributed.nn.functional import all_gather
 
 
 def world_size() -> int:
@@ -43,7 +43,10 @@ def gather(x: torch.Tensor) -> torch.Tensor:
     back to each process's own slice (summed over the processes that used it)."""
     if world_size() == 1:
         return x
-    return collectives.all_gather_single_autograd(x.contiguous(), 0, dist.group.WORLD)
+    # torch.distributed.nn's all-gather: blocking, with a backward pass that gloo supports
+    # (all-to-all, then a sum). The functional collectives' asynchronous all-gather it replaces
+    # crashed one CPU run under load (glibc: "malloc(): unaligned tcache chunk detected").
+    return torch.cat(all_gather(x.contiguous()), 0)
 
 
 def check_in_sync(module: torch.nn.Module) -> None:
