@@ -17,26 +17,27 @@ OWNERSHIP = {"watermark_derived_flagged": 1.0, "watermark_independent_flagged": 
              "dataset_inference_leaky_derived_flagged": 0.5,
              "dataset_inference_independent_flagged": 0, "surrogate_over_baselines_max_task": 0.04}
 
-GOOD = {"linear_probe_mnist": 0.96, "linear_probe_digits": 0.95, "probe_gain_over_random": 0.04,
-        "mlp_probe_mnist": 0.96, "knn_gain_over_random": 0.1}
+GOOD = {"linear_probe_first_task": 0.96, "linear_probe_second_task": 0.95,
+        "probe_gain_over_random": 0.04, "mlp_probe_first_task": 0.96, "knn_gain_over_random": 0.1}
 
 
 def test_laptop_thresholds_hold_and_fail_readably():
     report = claims.check("00_foundations", GOOD, "laptop")
     assert len(report) == len(ch00_foundations.CLAIMS)
     assert ch00_foundations.check(GOOD, "laptop") == report
-    assert report.lines()[0].startswith("ok  linear_probe_mnist = 0.96 >= 0.94")
-    with pytest.raises(claims.ClaimError, match=r"linear_probe_mnist = 0.5, expected >= 0.94"):
-        claims.check("00_foundations", {**GOOD, "linear_probe_mnist": 0.5}, "laptop")
+    assert report.lines()[0].startswith("ok  linear_probe_first_task = 0.96 >= 0.94")
+    with pytest.raises(claims.ClaimError,
+                       match=r"linear_probe_first_task = 0.5, expected >= 0.94"):
+        claims.check("00_foundations", {**GOOD, "linear_probe_first_task": 0.5}, "laptop")
 
 
 def test_smoke_only_needs_finite_metrics():
     weak = {k: 0.1 for k in GOOD}
     assert claims.check("00_foundations", weak, "smoke")
     with pytest.raises(claims.ClaimError, match="missing or not a finite number"):
-        claims.check("00_foundations", {**weak, "mlp_probe_mnist": math.nan}, "smoke")
-    with pytest.raises(claims.ClaimError, match="linear_probe_digits: missing"):
-        claims.check("00_foundations", {"linear_probe_mnist": 0.1}, "smoke")
+        claims.check("00_foundations", {**weak, "mlp_probe_first_task": math.nan}, "smoke")
+    with pytest.raises(claims.ClaimError, match="linear_probe_second_task: missing"):
+        claims.check("00_foundations", {"linear_probe_first_task": 0.1}, "smoke")
 
 
 def test_unknown_chapter_or_profile():

@@ -64,8 +64,9 @@ CLAIMS: list[Claim] = [
           "the recogniser that judges reconstructions reads real images correctly"),
     # the metric keeps its name in every profile; the attribute is the settings' (brightness
     # in the paper's setting)
-    Claim("thickness_advantage", ">=", 0.15, None,
-          "an attribute the user never shared (stroke thickness) is read from embeddings"),
+    Claim("attribute_advantage", ">=", 0.15, None,
+          "an attribute the user never shared (the stroke thickness of digits; the "
+          "brightness of photographs) is read from embeddings"),
     Claim("affordable_defence_recognised_ratio", ">=", None, None,
           "the lowest share of recognisable reconstructions (adaptive attacker, relative to "
           "no defence) among settings costing at most 3 points (reported: none halves it)"),
