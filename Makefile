@@ -15,7 +15,7 @@ help:
 	@echo "make chapters  (maintainers) run every chapter and store stripped outputs in chapters/"
 	@echo "make assignments  student notebooks + autograder bundles in _build/assignments/"
 	@echo "make site      build the site from the stored outputs in _build/html (warnings are errors)"
-	@echo "make test-paper  every chapter in the papersmoke profile (paper datasets as stand-ins, ResNet-18)"
+	@echo "make test-paper  every chapter in the papersmoke profile (paper datasets as stand-ins, ResNet-18 at 1/4 width)"
 	@echo "make test-smoke  every chapter in the smoke profile"
 	@echo "make bench     speed and quality benchmarks"
 	@echo "make zoo       retrain the shipped encoders in data/zoo (zoo-check: compare only)"
@@ -68,8 +68,8 @@ test: lint chromium
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/pytest -q -p no:cacheprovider -m serial tests
 
 # Every chapter in the papersmoke profile alone (the last step of `make test`): the paper
-# profile's datasets (stand-in files in their own on-disk formats), ResNet-18 and colour 32×32
-# images at smoke sizes, two chapters at a time.
+# profile's datasets (stand-in files in their own on-disk formats), ResNet-18 (at a quarter of
+# its width) and colour 32×32 images at smoke sizes, two chapters at a time.
 test-paper: $(STAMP)
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/pytest -q -p no:cacheprovider -m papersmoke tests
 

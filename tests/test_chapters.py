@@ -188,8 +188,8 @@ def test_every_chapter_runs_in_the_smoke_profile(tmp_path):
 @pytest.mark.timeout(25 * 60)
 def test_every_chapter_runs_in_the_papersmoke_profile(tmp_path):
     """The same in the papersmoke profile, on stand-in files written in each dataset's own
-    on-disk format: the paper profile's datasets, ResNet-18 and colour 32×32 images, at smoke
-    sizes."""
+    on-disk format: the paper profile's datasets, ResNet-18 (at a quarter of its width) and colour
+    32×32 images, at smoke sizes."""
     from sslsec.standin import write_standins
 
     _run_all("papersmoke", tmp_path, 20, SSLSEC_DATA=str(write_standins(tmp_path / "data")))
