@@ -62,8 +62,7 @@ CLAIMS: list[Claim] = [
           "embeddings reveal the handwriting's style, not only the digit"),
     Claim("recogniser_on_real_images", ">=", 0.9, 0.7,
           "the recogniser that judges reconstructions reads real images correctly"),
-    # the metric keeps its name in every profile; the attribute is the settings' (brightness
-    # in the paper's setting)
+    # the attribute is the settings' (brightness in the paper's setting)
     Claim("attribute_advantage", ">=", 0.15, None,
           "an attribute the user never shared (the stroke thickness of digits; the "
           "brightness of photographs) is read from embeddings"),
