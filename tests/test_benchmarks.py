@@ -35,10 +35,11 @@ def test_paper_gpu_script_parses_and_says_when_there_is_no_gpu(tmp_path):
     assert done.returncode == 2 and "no CUDA GPU" in done.stderr
 
 
-def test_tracing_passes_trains_one_trainer_and_audits_it(tmp_path, monkeypatch):
+def test_tracing_levers_trains_one_trainer_and_audits_it(tmp_path, monkeypatch):
     monkeypatch.setenv("SSLSEC_CACHE", str(tmp_path))
-    result = _module("tracing_passes").measure(share=1.0, epochs=1)
+    result = _module("tracing_levers").measure(share=1.0, epochs=1, arch="cnn28-w24")
     assert result["image_passes"] == 256 and result["train_s"] > 0
+    assert result["arch"] == "cnn28-w24"
     for key in ("membership_calibrated_p", "membership_raw_p", "dov4cl_p", "marking_p"):
         assert 0 < result[key] <= 1, key
 

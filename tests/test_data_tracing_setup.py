@@ -97,3 +97,26 @@ def test_null_draws_reuse_the_audits_scores_and_responses_exactly():
     reused = chapter.null_p_values(world, {"a": suspect}, aug, 20, "cpu", audits=audits)
     for method in fresh["a"]:
         np.testing.assert_allclose(reused["a"][method], fresh["a"][method], rtol=1e-6)
+
+
+def test_the_wider_trainers_keep_the_recipe_and_budget_with_more_channels(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSLSEC_CACHE", str(tmp_path))
+    from sslsec.profiles import get_profile
+
+    profile = get_profile("smoke", device="cpu")
+    world = dataclasses.replace(fake_world(n_owner=8, n_filler=40),
+                                leaky_recipe=PretrainConfig(epochs=1, batch_size=8))
+    world.settings.update(budget=64, widths=[8, 24], wide_shares=[0.5, 0.25])
+    wider = chapter.wider_trainers(profile, world, progress=False)
+    assert sorted(wider) == [(8, 0.25), (8, 0.5), (24, 0.25), (24, 0.5)]
+    for (width, share), entry in wider.items():
+        assert chapter.channels(entry.encoder) == width
+        assert entry.spec.arch == f"cnn28-w{width}"
+        assert entry.spec.pretrain.epochs == 64 // round(8 / share)  # the same image passes
+    assert chapter.channels(chapter.trainer_encoder(profile, world, 0.5, progress=False)
+                            .encoder) == 16
+
+
+def test_channels_needs_a_convolution():
+    with pytest.raises(ValueError, match="no convolution"):
+        chapter.channels(nn.Linear(4, 4))

@@ -34,6 +34,18 @@ def test_resnet18_at_a_quarter_width_keeps_its_layers():
             build_encoder(bad, 3)
 
 
+def test_cnn28_at_three_times_the_width():
+    thin, wide = build_encoder("cnn28"), build_encoder("cnn28-w48")
+    widths = [[m.out_channels for m in enc.modules() if isinstance(m, torch.nn.Conv2d)]
+              for enc in (thin, wide)]
+    assert widths == [[16, 32, 64], [48, 96, 192]]
+    assert wide.feature_dim == thin.feature_dim == 128
+    assert wide.eval().encode(torch.rand(2, 1, 28, 28)).shape == (2, 128)
+    for bad in ("cnn28-w0", "cnn28-w", "cnn28w48"):
+        with pytest.raises(ValueError, match="arch="):
+            build_encoder(bad)
+
+
 def test_heads():
     assert ProjectionHead(128, out_dim=32)(torch.rand(4, 128)).shape == (4, 32)
     assert MLPHead(128, 10)(torch.rand(4, 128)).shape == (4, 10)

@@ -7,7 +7,8 @@ decides the owner's data (the member pool of chapter 02's long-trained encoder, 
 marked before release within an L∞ budget; the non-member pool as its kept-back reference; probe
 images; a shadow encoder of its own), the suspects (chapter 02's long-trained encoder and the
 standard encoder, which saw the originals; trainers who saw the marked release as 100 % to 10 %
-of their data under the long-trained encoder's compute budget; chapter 06's independently
+of their data under the long-trained encoder's compute budget, and the small shares again with
+wider encoders (:func:`wider_trainers`); chapter 06's independently
 pre-trained encoders; stolen, pruned and fine-tuned copies made as chapter 06 makes them) and
 the trainer's defences (deduplication, stronger augmentation, early stopping). It builds that
 world (:func:`tracing_setup`), redraws the owner's random choices to check the tests' level on
@@ -56,13 +57,15 @@ SETTINGS: dict[str, dict] = {
     # owner's data and their compute budget (image passes per encoder); the mark (L∞ budget,
     # share of the released images marked, decoy patterns); the tests' queries; the copies of
     # the guilty encoder; the trainer's defences; the owners drawn afresh for the check that
-    # innocent encoders' p-values are uniform (n_draws)
+    # innocent encoders' p-values are uniform (n_draws); the wider trainers: the channels of
+    # their first stage (the profile's encoder has 16, ResNet-18 64) and their shares
     "smoke": {"n_probe": 16, "shares": [1.0, 0.25], "budget": 256, "epsilon": 8 / 255,
               "mark_fraction": 0.5, "n_decoys": 99, "smoothness": 7, "n_views": 4,
               "n_permutations": 999, "group_size": 8, "n_global": 2, "n_local": 2,
               "local_scale": [0.2, 0.5], "copy_budget": 64, "prune": [0.5],
               "finetune_epochs": [1], "defence_share": 1.0, "early_stop_epochs": 2,
-              "noise_std": 0.1, "alpha": 0.01, "n_draws": 5},
+              "noise_std": 0.1, "alpha": 0.01, "n_draws": 5, "widths": [24],
+              "wide_shares": [0.25]},
     # budget: the long-trained encoder's compute (256 images × 600 epochs), so the 100 %
     # trainer passes over each image as often as it did and the 10 % trainer 60 times
     "laptop": {"n_probe": 50, "shares": [1.0, 0.5, 0.25, 0.1], "budget": 153_600,
@@ -70,7 +73,8 @@ SETTINGS: dict[str, dict] = {
                "n_views": 6, "n_permutations": 9999, "group_size": 16, "n_global": 2,
                "n_local": 4, "local_scale": [0.2, 0.5], "copy_budget": 600,
                "prune": [0.5], "finetune_epochs": [5], "defence_share": 0.5,
-               "early_stop_epochs": 50, "noise_std": 0.1, "alpha": 0.01, "n_draws": 20},
+               "early_stop_epochs": 50, "noise_std": 0.1, "alpha": 0.01, "n_draws": 20,
+               "widths": [48, 96], "wide_shares": [0.25, 0.1]},
     # CIFAR-10: the owner's 5,000 images; trainers spend the profile's 200 epochs over 50,000
     # images; copies and defences as chapter 06 and 02 make them
     "paper": {"n_probe": 1000, "shares": [1.0, 0.5, 0.25, 0.1, 0.05],
@@ -79,14 +83,15 @@ SETTINGS: dict[str, dict] = {
               "group_size": 32, "n_global": 2, "n_local": 6, "local_scale": [0.05, 0.4],
               "copy_budget": 5000, "prune": [0.3, 0.6], "finetune_epochs": [5, 20],
               "defence_share": 0.1, "early_stop_epochs": 100, "noise_std": 0.1, "alpha": 0.01,
-              "n_draws": 100},
+              "n_draws": 100, "widths": [128], "wide_shares": [0.1, 0.05]},
     # the paper's setting at smoke sizes (CIFAR-10 stand-ins, ResNet-18)
     "papersmoke": {"n_probe": 16, "shares": [1.0, 0.25], "budget": 256, "epsilon": 8 / 255,
                    "mark_fraction": 0.5, "n_decoys": 99, "smoothness": 8, "n_views": 4,
                    "n_permutations": 999, "group_size": 8, "n_global": 2, "n_local": 2,
                    "local_scale": [0.05, 0.4], "copy_budget": 64, "prune": [0.5],
                    "finetune_epochs": [1], "defence_share": 1.0, "early_stop_epochs": 2,
-                   "noise_std": 0.1, "alpha": 0.01, "n_draws": 5},
+                   "noise_std": 0.1, "alpha": 0.01, "n_draws": 5, "widths": [32],
+                   "wide_shares": [0.25]},
 }
 
 CLAIMS: list[Claim] = [
@@ -111,6 +116,9 @@ CLAIMS: list[Claim] = [
     Claim("copies_flagged", ">=", None, None,
           "share of the long-trained encoder's stolen, pruned and fine-tuned copies flagged "
           "(reported)"),
+    Claim("wider_flagged_share_ge_10pct", ">=", None, None,
+          "share of the wider equal-budget trainers (every width and share ≥ 10 %) that at "
+          "least one test flags (reported: a larger encoder memorises more of each image)"),
     Claim("marking_trace_min_ratio", ">=", None, None,
           "how many times more strongly than the most responsive innocent encoder the "
           "equal-budget trainers (the least of them) respond to the key's faint patterns, "
@@ -205,20 +213,41 @@ def pretraining_images(world: TracingSetup, share: float, clean: bool = False) -
 def trainer_encoder(profile: Profile, world: TracingSetup, share: float, seed: int = 0,
                     progress: bool = True, clean: bool = False,
                     augment: AugmentConfig | None = None,
-                    images: torch.Tensor | None = None) -> ZooEntry:
-    """An encoder pre-trained on :func:`pretraining_images` (or on ``images``) with chapter
-    02's recipe — weak augmentations (or ``augment``) — for the chapter's compute ``budget``
-    (image passes): a trainer with more images passes over each fewer times."""
+                    images: torch.Tensor | None = None, arch: str | None = None) -> ZooEntry:
+    """An encoder (the profile's architecture, or ``arch``) pre-trained on
+    :func:`pretraining_images` (or on ``images``) with chapter 02's recipe — weak augmentations
+    (or ``augment``) — for the chapter's compute ``budget`` (image passes): a trainer with more
+    images passes over each fewer times."""
     x = pretraining_images(world, share, clean) if images is None else images
     epochs = max(1, world.settings["budget"] // len(x))
     cfg = dataclasses.replace(world.leaky_recipe, epochs=epochs,
                               batch_size=min(world.leaky_recipe.batch_size, len(x)), seed=seed,
                               augment=augment or world.leaky_recipe.augment)
     what = "clean" if clean else "released"
-    spec = EncoderSpec(profile.arch, x.shape[1], x.shape[-1], cfg,
+    spec = EncoderSpec(arch or profile.arch, x.shape[1], x.shape[-1], cfg,
                        f"chapter 01 trainer: {profile.pretrain_dataset} {len(x)} images, "
                        f"owner's {what} images {share:g}")
     return train_or_load(spec, x, profile.device, progress=progress)
+
+
+def channels(encoder: nn.Module) -> int:
+    """The channels of ``encoder``'s first convolution: its width."""
+    conv = next((m for m in encoder.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is None:
+        raise ValueError(f"{type(encoder).__name__} has no convolution to take a width from")
+    return conv.out_channels
+
+
+def wider_trainers(profile: Profile, world: TracingSetup, seed: int = 0,
+                   progress: bool = True) -> dict[tuple[int, float], ZooEntry]:
+    """The equal-budget trainers again, with wider encoders: the profile's architecture with
+    each of the ``widths`` channels in its first stage (the later stages scale with it), at
+    each of the ``wide_shares``, with the same recipe and compute budget (image passes).
+    (channels, share) -> encoder."""
+    s, base = world.settings, profile.arch.split("-w")[0]
+    return {(width, share): trainer_encoder(profile, world, share, seed, progress,
+                                            arch=f"{base}-w{width}")
+            for width in s["widths"] for share in s["wide_shares"]}
 
 
 def early_stopped(profile: Profile, world: TracingSetup, epochs: int, seed: int = 0,
