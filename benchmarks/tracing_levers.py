@@ -26,9 +26,9 @@ numbers; it does not assert them; the first row on an AVX2 machine, the others o
 
 Capacity, not passes, is the lever for the 25 % trainer: three times the channels flags it at
 the equal budget, where four times the passes did not. The 10 % trainer is not flagged at any of
-these widths, up to twelve times the channels (3.4 million parameters against 32,000). Each row is one trainer: that 96 channels give a larger p than 48 at 25 % is the
-spread of single trainers, not a reversal. New encoders go to a temporary cache unless
-``$SSLSEC_CACHE`` is set.
+these widths, up to twelve times the channels (3.4 million parameters against 32,000). Each row
+is one trainer: that 96 channels give a larger p than 48 at 25 % is the spread of single
+trainers, not a reversal. New encoders go to a temporary cache unless ``$SSLSEC_CACHE`` is set.
 """
 
 from __future__ import annotations
