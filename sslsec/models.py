@@ -86,6 +86,20 @@ ENCODERS: dict[str, Callable[..., Encoder]] = {
 }
 
 
+_WIDTH = re.compile(r"(cnn28|resnet18)-w([1-9][0-9]*)")
+
+
+def widened(arch: str, width: int) -> str:
+    """The name of ``arch`` (``cnn28`` or ``resnet18``, at any width) with ``width`` channels in
+    its first stage: ``widened("resnet18-w16", 128) == "resnet18-w128"``."""
+    positive_ints(width=width)
+    base = m.group(1) if (m := _WIDTH.fullmatch(arch)) is not None else arch
+    if base not in ENCODERS:
+        raise ValueError(f"arch={arch!r} has no width to change; allowed: "
+                         f"{', '.join(ENCODERS)} and their -w<N> forms")
+    return f"{base}-w{width}"
+
+
 def build_encoder(arch: str, in_channels: int = 1, image_size: int | None = None) -> Encoder:
     """A fresh encoder from the registry (``cnn28`` or ``resnet18``); ``cnn28-w<N>`` and
     ``resnet18-w<N>``: the same network with ``N`` channels in its first stage instead of 16 and
@@ -96,7 +110,7 @@ def build_encoder(arch: str, in_channels: int = 1, image_size: int | None = None
 
         return CLIPModel(build_encoder(arch.removeprefix("clip-"), in_channels, image_size))
     name, kwargs = arch, {}
-    if (m := re.fullmatch(r"(cnn28|resnet18)-w([1-9][0-9]*)", arch)) is not None:
+    if (m := _WIDTH.fullmatch(arch)) is not None:
         name, kwargs = m.group(1), {"width": int(m.group(2))}
     if name not in ENCODERS:
         raise ValueError(f"arch={arch!r} is unknown; allowed: {', '.join(ENCODERS)}, "

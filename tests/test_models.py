@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sslsec.models import MLPHead, ProjectionHead, build_encoder
+from sslsec.models import MLPHead, ProjectionHead, build_encoder, widened
 
 
 def test_cnn28_encodes_mnist_shaped_batches(mnist):
@@ -44,6 +44,16 @@ def test_cnn28_at_three_times_the_width():
     for bad in ("cnn28-w0", "cnn28-w", "cnn28w48"):
         with pytest.raises(ValueError, match="arch="):
             build_encoder(bad)
+
+
+def test_widened_names_the_same_network_at_another_width():
+    assert widened("cnn28", 48) == "cnn28-w48"
+    assert widened("resnet18-w16", 128) == "resnet18-w128"
+    assert build_encoder(widened("cnn28-w24", 8)).net[0].out_channels == 8
+    with pytest.raises(ValueError, match="arch='clip-cnn28' has no width"):
+        widened("clip-cnn28", 48)
+    with pytest.raises(ValueError, match="width"):
+        widened("cnn28", 0)
 
 
 def test_heads():

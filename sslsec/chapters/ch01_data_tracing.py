@@ -44,7 +44,7 @@ from sslsec.chapters.ch02_membership_inference import membership_setup
 from sslsec.checks import positive_ints
 from sslsec.claims import Claim
 from sslsec.data import pools, pretrain_set
-from sslsec.models import Encoder
+from sslsec.models import Encoder, widened
 from sslsec.pretrain import PretrainConfig
 from sslsec.profiles import AugmentConfig, Profile
 from sslsec.zoo import EncoderSpec, ZooEntry, profile_encoder, train_or_load
@@ -244,9 +244,9 @@ def wider_trainers(profile: Profile, world: TracingSetup, seed: int = 0,
     each of the ``widths`` channels in its first stage (the later stages scale with it), at
     each of the ``wide_shares``, with the same recipe and compute budget (image passes).
     (channels, share) -> encoder."""
-    s, base = world.settings, profile.arch.split("-w")[0]
+    s = world.settings
     return {(width, share): trainer_encoder(profile, world, share, seed, progress,
-                                            arch=f"{base}-w{width}")
+                                            arch=widened(profile.arch, width))
             for width in s["widths"] for share in s["wide_shares"]}
 
 
