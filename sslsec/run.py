@@ -9,6 +9,8 @@ at a time, each kernel on one thread (for smoke runs: trained weights depend on 
 count, so stored outputs come from one chapter at a time on the default threads).
 ``python -m sslsec book`` runs every chapter and builds the site of that run in
 ``_build/reader/`` (``make book``), leaving the stored ``chapters/`` untouched.
+``python -m sslsec seeds NN --seeds 0 1 2`` runs a chapter at several seeds and records its
+claims' values in ``chapters/seeds/`` (:mod:`sslsec.seeds`).
 """
 
 from __future__ import annotations
@@ -478,6 +480,50 @@ def pretrain_command(profile: str, seed: int = 0, device: str = "auto",
     return 0
 
 
+def seeds_command(selector: str, seeds: list[int], device: str = "auto", jobs: int = 1,
+                  build_dir: Path = BUILD_DIR / "seeds") -> int:
+    """``python -m sslsec seeds``: run the chapter(s) in the laptop profile at each seed and
+    record every run's metrics in ``chapters/seeds/`` — a run whose claims fail is recorded
+    too (the table shows it by a negative margin) and makes the command exit with 1. With
+    ``jobs`` > 1, that many seeds run at a time, each kernel on one thread."""
+    from sslsec import seeds as seeds_file
+
+    positive_ints(jobs=jobs)
+    command = "python -m sslsec seeds " + " ".join(
+        [selector, "--seeds", *map(str, seeds)] + ([f"--jobs {jobs}"] if jobs > 1 else []))
+    failed = 0
+    for path in select(selector):
+        def one(seed: int, path: Path = path) -> tuple[int, float, dict, str | None]:
+            folder = build_dir / f"seed-{seed}"
+            begun = time.perf_counter()
+            try:
+                record = run_chapter(path, "laptop", seed, device, build_dir=folder,
+                                     threads=1 if jobs > 1 else None)
+                return seed, record.seconds, record.metrics, None
+            except ChapterFailed as err:
+                results = folder / "results" / f"{path.stem}.json"
+                metrics = json.loads(results.read_text())["metrics"] if results.exists() else {}
+                return seed, time.perf_counter() - begun, metrics, str(err)
+
+        if jobs > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(jobs) as pool:  # each run is its own kernel process
+                outcomes = list(pool.map(one, seeds))
+        else:
+            outcomes = map(one, seeds)
+        for seed, seconds, metrics, error in outcomes:
+            print(f"{path.stem} seed {seed}: {seconds:.0f} s"
+                  + (f"; FAILED: {error.splitlines()[-1]}" if error else ""), flush=True)
+            failed += error is not None
+            if metrics:
+                seeds_file.record(path.stem, seed, metrics, seconds, command)
+        if (file := seeds_file.seeds_path(path.stem)).exists():
+            print(f"{file.relative_to(PACKAGE_ROOT)}:\n"
+                  f"{seeds_file.across_seeds(path.stem).table().to_string()}", flush=True)
+    return 1 if failed else 0
+
+
 def _clock(seconds: float) -> str:
     """``seconds`` as ``m:ss``."""
     return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
@@ -514,6 +560,13 @@ def main(argv: list[str] | None = None) -> int:
     pre_cmd.add_argument("--method", choices=list(METHODS), help="instead of SimCLR")
     pre_cmd.add_argument("--cache", help="the encoder cache (default: $SSLSEC_CACHE, else "
                                          "data/cache)")
+    seeds_cmd = sub.add_parser("seeds", help="run a chapter at several seeds (laptop profile) "
+                                             "and record its claims in chapters/seeds/")
+    seeds_cmd.add_argument("chapter", help="all, a number (00) or a name (00_foundations)")
+    seeds_cmd.add_argument("--seeds", type=int, nargs="+", required=True)
+    seeds_cmd.add_argument("--device", default="auto", choices=list(DEVICES))
+    seeds_cmd.add_argument("--jobs", type=int, default=1,
+                           help="seeds at a time, one thread each")
     zoo_cmd = sub.add_parser("zoo", help="retrain the shipped encoders into data/zoo")
     zoo_cmd.add_argument("--check", action="store_true",
                          help="compare retrained weights with the shipped ones; write nothing")
@@ -521,6 +574,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "pretrain":
         return pretrain_command(args.profile, args.seed, args.device, args.epochs, args.cache,
                                 args.method)
+    if args.command == "seeds":
+        try:
+            return seeds_command(args.chapter, args.seeds, args.device, args.jobs)
+        except ValueError as err:
+            parser.error(str(err))
     if args.command == "zoo":
         lines = make_zoo(check=args.check)
         print("\n".join(lines))
