@@ -69,7 +69,7 @@ class ClaimRow:
         return "reported" if self.limit is None else "holds"
 
     def measured(self) -> str:
-        return f"{self.value:.4g}" + (f" {STABLE_MARK}" if self.claim.stable else "")
+        return f"{self.value:.4g}"
 
     def line(self) -> str:
         if self.limit is None:
@@ -93,22 +93,35 @@ class ClaimReport:
         return [row.line() for row in self.rows]
 
     def __repr__(self) -> str:  # text/plain: what holds, never a measured value
-        held = sum(row.status == "holds" for row in self.rows)
+        held = sum(row.status == "holds" and not row.claim.stable for row in self.rows)
+        settings = sum(row.status == "holds" and row.claim.stable for row in self.rows)
+        reported = sum(row.status == "reported" for row in self.rows)
         return (f"What this chapter shows ({self.profile} profile): {held} claims checked, "
-                f"all hold; {len(self.rows) - held} reported")
+                f"all hold; {reported} reported"
+                + (f"; {settings} settings checked" if settings else ""))
 
     def _repr_markdown_(self) -> str:
+        """The findings (measured claims) as a table; then the settings that the chapter
+        checks (claims marked ``stable``: fixed before the run, so not findings) apart."""
         head = ["| | claim (metric) | threshold | measured |", "|---|---|---|---|"]
         body = []
         for row in self.rows:
+            if row.claim.stable:
+                continue
             mark = "✓" if row.status == "holds" else "·"
             limit = ("reported" if row.limit is None
                      else f"{SYMBOLS[row.claim.op]} {row.limit:g}")
             why = row.claim.why.replace("|", "\\|")
             body.append(f"| {mark} | {why} (`{row.claim.metric}`) | {limit} | {row.measured()} |")
         notes = ["", "✓ checked and holds; · reported, not checked in this profile"]
-        if any(row.claim.stable for row in self.rows):
-            notes[-1] += f"; {STABLE_MARK} fixed by the chapter's settings"
+        settings = [f"- `{row.claim.metric}` = {row.value:g} "
+                    f"({SYMBOLS[row.claim.op]} {row.limit:g}"
+                    f"{'' if row.limit is not None else ' reported'}): "
+                    f"{row.claim.why.removeprefix('... ')}"
+                    for row in self.rows if row.claim.stable and row.limit is not None]
+        if settings:
+            notes += ["", f"{STABLE_MARK} The chapter's settings, checked before the results "
+                          "are read (they are chosen, not found):", *settings]
         return "\n".join(head + body + notes)
 
 

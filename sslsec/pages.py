@@ -24,12 +24,20 @@ GLUE_DIGITS = 4
 
 
 def glue_values(**values: float | int | str) -> None:
-    """Glue each ``name=value`` for the chapter's text (floats rounded to :data:`GLUE_DIGITS`
-    significant digits); nothing is displayed."""
+    """Glue each ``name=value`` for the chapter's text; nothing is displayed. Numbers are read
+    with ``{glue:text}`name:.3f``` (floats keep :data:`GLUE_DIGITS` significant digits),
+    strings with ``{glue:md}`name```; anything else (a table) with ``{glue}`name```."""
+    from IPython.display import Markdown
     from myst_nb import glue
 
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
+        if isinstance(value, str):
+            glue(name, Markdown(value), display=False)
+            continue
+        if hasattr(value, "to_html"):  # a pandas table
+            glue(name, value, display=False)
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
             try:
                 value = float(value)  # a numpy or torch scalar
             except (TypeError, ValueError):

@@ -56,7 +56,8 @@ def test_save_results_writes_metrics_and_peak_memory(tmp_path):
 
 def test_report_table_masks_measured_values_but_not_stable_ones():
     """The stored-output comparison masks measured values (they move with the processor),
-    never thresholds, holds/reported marks or values the settings fix."""
+    never thresholds, holds/reported marks or values the settings fix — which are listed apart
+    from the findings, as the chapter's settings."""
     import re
     from pathlib import Path
 
@@ -67,12 +68,16 @@ def test_report_table_masks_measured_values_but_not_stable_ones():
     report = claims.check("06_parameter_stealing", metrics, "laptop")
     table = report._repr_markdown_()
     masked = re.sub(claims.MEASURED_PATTERN, "| X |", table)
-    assert "| 0.15 † |" in masked and "| 0.1 † |" in masked  # stable: compared
+    findings, settings = masked.split("†")
+    assert "budget_fraction" not in findings and "compute_fraction" not in findings
+    assert "`budget_fraction` = 0.15 (≤ 0.2)" in settings  # stable: compared
+    assert "`compute_fraction` = 0.1 (≤ 0.333)" in settings
     for value in ("0.004", "0.01 ", "-0.002", "0.2 ", "1e-05"):
         assert f"| {value.strip()} |" in table and f"| {value.strip()} |" not in masked
     assert masked.count("| X |") == 20 and "≤ 0.03" in masked and "| ✓ |" in masked
     assert "| · |" in masked and "reported" in masked
-    assert "0.004" not in repr(report) and "8 claims checked" in repr(report)
+    assert "0.004" not in repr(report) and "6 claims checked" in repr(report)
+    assert "2 settings checked" in repr(report)
     # tests/nbval_sanitize.cfg holds the same pattern
     cfg = (Path(__file__).parent / "nbval_sanitize.cfg").read_text()
     assert f"regex: {claims.MEASURED_PATTERN}\n" in cfg
