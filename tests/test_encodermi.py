@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from sslsec.attacks.encodermi import encodermi, naive_baseline, view_similarities
+from sslsec.attacks.encodermi import encodermi, naive_baseline, tpr_at_fpr, view_similarities
 from sslsec.profiles import AugmentConfig
 
 AUG = AugmentConfig(crop_scale=(0.6, 1.0), flip_p=0.0, jitter_strength=0.0, jitter_p=0.0,
@@ -98,3 +98,16 @@ def test_membership_setup_draws_disjoint_pools_and_both_encoders():
     assert all(not rows[a] & rows[b] for a in names for b in names if a < b)
     assert setup.victim.key != setup.shadow.key
     assert setup.shadow.spec.pretrain.seed == setup.victim.spec.pretrain.seed + 1
+
+
+def test_tpr_at_fpr_reads_the_roc_without_interpolating():
+    nonmembers = np.arange(100, dtype=float)  # scores 0 .. 99
+    members = np.array([99.5, 98.5, 97.5, 50.0])
+    # FPR <= 1 %: only the threshold above 98 flags at most one non-member -> 2 of 4 members
+    assert tpr_at_fpr(members, nonmembers, 0.01) == pytest.approx(0.5)
+    assert tpr_at_fpr(members, nonmembers, 0.02) == pytest.approx(0.75)
+    assert tpr_at_fpr(members, nonmembers, 0.5) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="cannot resolve"):
+        tpr_at_fpr(members, nonmembers[:64], 0.01)  # 1/64 > 1 %
+    with pytest.raises(ValueError, match="fpr="):
+        tpr_at_fpr(members, nonmembers, 0.0)

@@ -111,6 +111,23 @@ def _metrics(variant: str, member: np.ndarray, nonmember: np.ndarray,
                             acc, fpr, tpr)
 
 
+def tpr_at_fpr(member_scores: np.ndarray, nonmember_scores: np.ndarray,
+               fpr: float = 0.01) -> float:
+    """The highest true-positive rate of a threshold that flags at most a share ``fpr`` of the
+    non-members (higher score = "member"), read off the ROC curve's own points: no
+    interpolation below the test's resolution, ``1 / len(nonmember_scores)``, so at least
+    ``1 / fpr`` non-members are needed."""
+    member, nonmember = np.asarray(member_scores, float), np.asarray(nonmember_scores, float)
+    if not 0 < fpr < 1:
+        raise ValueError(f"fpr={fpr!r} must be in (0, 1)")
+    if len(member) == 0 or fpr * len(nonmember) < 1:
+        raise ValueError(f"{len(nonmember)} non-members cannot resolve fpr={fpr!r}: "
+                         f"use at least {int(np.ceil(1 / fpr))} (and at least one member)")
+    y = np.r_[np.ones(len(member)), np.zeros(len(nonmember))]
+    fprs, tprs, _ = roc_curve(y, np.r_[member, nonmember])
+    return float(tprs[fprs <= fpr + 1e-12].max())
+
+
 def _best_threshold(member: np.ndarray, nonmember: np.ndarray) -> float:
     candidates = np.unique(np.r_[member, nonmember])
     acc = [(member >= t).mean() + (nonmember < t).mean() for t in candidates]

@@ -29,17 +29,23 @@ SETTINGS: dict[str, dict] = {
     # a small member pool trained long with weak augmentations generalises less; the API
     # returns the encoder's features. ``long_trained``: the larger, shorter-trained pool that
     # chapters 01, 03 and 06 build on (the owner's 256 images in chapter 01)
+    # ``n_low_fpr``: more images of the pool that the victim never saw, so that a false-positive
+    # rate of ``low_fpr`` is resolved (64 non-members resolve only 1/64)
     "smoke": {"n_members": 32, "epochs": 6, "checkpoints": [2, 4, 6], "n_views": 4,
+              "n_low_fpr": 200, "low_fpr": 0.01,
               "long_trained": {"n_members": 32, "epochs": 6}},
     # 64 members for 2,400 epochs (153,600 image passes, as many as 256 members for 600
     # epochs): the encoder's own features leak, not only the projection head's
     "laptop": {"n_members": 64, "epochs": 2400,
                "checkpoints": [25, 50, 100, 200, 400, 800, 1600, 2400], "n_views": 10,
+               "n_low_fpr": 2000, "low_fpr": 0.01,
                "long_trained": {"n_members": 256, "epochs": 600}},
     "paper": {"n_members": 5000, "epochs": 800,
               "checkpoints": [50, 100, 200, 400, 800], "n_views": 10,
+              "n_low_fpr": 2000, "low_fpr": 0.01,
               "long_trained": {"n_members": 5000, "epochs": 800}},
     "papersmoke": {"n_members": 32, "epochs": 4, "checkpoints": [2, 4], "n_views": 4,
+                   "n_low_fpr": 200, "low_fpr": 0.01,
                    "long_trained": {"n_members": 32, "epochs": 4}},
 }
 
@@ -53,8 +59,10 @@ CLAIMS: list[Claim] = [
           "stopping early brings membership inference close to chance"),
     Claim("early_stop_accuracy_cost", "<=", 0.05, None,
           "early stopping costs the downstream user little accuracy"),
-    Claim("tpr_at_1pct_fpr", ">=", 0.05, None,
-          "it finds members at a 1 % false-positive rate (TPR at 1 % FPR, encoder features)"),
+    Claim("tpr_at_1pct_fpr", ">=", None, None,
+          "members found at a 1 % false-positive rate, measured against the victim's members "
+          "and many more images of its pool that it never saw (TPR at 1 % FPR, encoder "
+          "features; reported)"),
     Claim("auc_projection_head", ">=", None, None,
           "the same attack when the API returns the projection head's output (reported)"),
 ]
@@ -108,6 +116,22 @@ def leaky_pair(profile: Profile, n_members: int, epochs: int, seed: int = 0,
 
 #: the victim's data description (part of its zoo key: it keeps the chapter's old number)
 VICTIM = "chapter 01 victim"
+
+
+def held_out_nonmembers(profile: Profile, seed: int = 0) -> ImageSet:
+    """``n_low_fpr`` more non-members (:data:`SETTINGS`): images of the victim's pool that none
+    of :func:`membership_setup`'s four parts holds (the same seeded permutation, read further),
+    so that the attack's true-positive rate can be read at a false-positive rate of
+    ``low_fpr``, which the chapter's ``n_members`` non-members cannot resolve."""
+    s = settings(profile.name)
+    n = s["n_members"]
+    train = pools(profile.pretrain_dataset, seed=seed)["train"]
+    sizes = {"member": n, "nonmember": n, "shadow_member": n, "shadow_nonmember": n}
+    spare = len(train) - 4 * n
+    if spare < 1:
+        raise ValueError(f"{profile.pretrain_dataset}'s pool has no images beyond the four parts")
+    return split_dataset(train, {**sizes, "held_out": min(s["n_low_fpr"], spare)},
+                         seed=seed)["held_out"]
 
 
 def _spec(profile: Profile, images: torch.Tensor, recipe: PretrainConfig,
