@@ -246,8 +246,8 @@ def _log10p(p: np.ndarray) -> np.ndarray:
 
 def audit_bars(table, alpha: float = 0.01, ax: Axes | None = None) -> Axes:
     """−log10 p of every suspect (rows) under every test (``method`` column), grouped by the
-    suspect's ``group``, with the line of ``alpha``. ``table``: a DataFrame with columns
-    ``suspect``, ``group``, ``method``, ``p-value``."""
+    suspect's ``group``, with the line of ``alpha`` (named in the legend, clear of the title).
+    ``table``: a DataFrame with columns ``suspect``, ``group``, ``method``, ``p-value``."""
     needed = {"suspect", "group", "method", "p-value"}
     if not needed <= set(table.columns):
         raise ValueError(f"table needs the columns {sorted(needed)}; got {list(table.columns)}")
@@ -257,8 +257,8 @@ def audit_bars(table, alpha: float = 0.01, ax: Axes | None = None) -> Axes:
         _, ax = plt.subplots(figsize=(8, 0.32 * len(order) + 1.5))
     sns.barplot(data, y="suspect", x="−log10 p", hue="method", order=order, ax=ax,
                 orient="h")
-    ax.axvline(-np.log10(alpha), color="k", ls="--", lw=1)
-    ax.text(-np.log10(alpha), -0.7, f" p = {alpha:g}", fontsize=8, va="bottom")
+    ax.axvline(-np.log10(alpha), color="k", ls="--", lw=1, label=f"p = {alpha:g}")
+    ax.legend(title="test", fontsize=8, title_fontsize=8, loc="lower right")  # with the line
     groups = data.drop_duplicates("suspect").set_index("suspect")["group"]
     for tick in ax.get_yticklabels():
         tick.set_text(f"{tick.get_text()}  [{groups[tick.get_text()]}]")
