@@ -33,24 +33,29 @@ _TARGETED: dict[str, dict] = {
     # poisoning rates (poison images / clean images, shared by the pairs) of the collages
     # (per layout) and of the pair poisons; defences: outlier removal (share dropped, PCA
     # components), the in-processing recipe (crop scale), fine-tuning on clean images;
-    # the image–text victim (CLIP): its epochs and the caption poisons' rates (all ≤ 10 %)
+    # the image–text victim (CLIP): its epochs, the caption poisons' rates (all ≤ 10 %) and
+    # the number of clean CLIPs (seeds SEED, SEED + 1, ...) whose spread the poisons' cost is
+    # judged against
     "smoke": {"n_pairs": 2, "layouts": ["side", "corners"], "collage_rate": 0.05,
               "pair_rates": [0.05], "remove_share": 0.1, "components": 8,
               "defence_crop": [0.8, 1.0], "finetune_images": 256, "finetune_epochs": 1,
-              "finetune_lr": 5e-4, "clip_epochs": 1, "clip_rates": [0.05]},
+              "finetune_lr": 5e-4, "clip_epochs": 1, "clip_rates": [0.05],
+              "n_clean_clips": 1},
     "laptop": {"n_pairs": 10, "layouts": ["side", "corners"], "collage_rate": 0.1,
                "pair_rates": [0.02, 0.1], "remove_share": 0.1, "components": 16,
                "defence_crop": [0.8, 1.0], "finetune_images": 4000, "finetune_epochs": 5,
                "finetune_lr": 5e-4, "clip_epochs": 50,
-               "clip_rates": [0.0025, 0.01, 0.025, 0.1]},
+               "clip_rates": [0.0025, 0.01, 0.025, 0.1], "n_clean_clips": 3},
     "paper": {"n_pairs": 10, "layouts": ["side", "corners"], "collage_rate": 0.01,
               "pair_rates": [0.002, 0.01], "remove_share": 0.05, "components": 64,
               "defence_crop": [0.8, 1.0], "finetune_images": 10000, "finetune_epochs": 10,
-              "finetune_lr": 1e-4, "clip_epochs": 100, "clip_rates": [0.0002, 0.001, 0.01]},
+              "finetune_lr": 1e-4, "clip_epochs": 100, "clip_rates": [0.0002, 0.001, 0.01],
+              "n_clean_clips": 3},
     "papersmoke": {"n_pairs": 2, "layouts": ["side", "corners"], "collage_rate": 0.05,
                    "pair_rates": [0.05], "remove_share": 0.1, "components": 8,
                    "defence_crop": [0.8, 1.0], "finetune_images": 256, "finetune_epochs": 1,
-                   "finetune_lr": 1e-4, "clip_epochs": 1, "clip_rates": [0.05]},
+                   "finetune_lr": 1e-4, "clip_epochs": 1,
+                   "clip_rates": [0.05], "n_clean_clips": 1},
 }
 
 _AVAILABILITY: dict[str, dict] = {
@@ -100,6 +105,14 @@ CLAIMS: list[Claim] = [
           "while the probe's clean accuracy stays within 3 points of the clean CLIP's"),
     Claim("caption_zero_shot_accuracy_drop_max", "<=", None, None,
           "the largest zero-shot clean-accuracy drop of a caption-poisoned CLIP (reported)"),
+    Claim("clean_clip_zero_shot_spread", "<=", None, None,
+          "how far the zero-shot clean accuracy of clean CLIPs trained with different seeds "
+          "spreads (max − min; reported)"),
+    Claim("clean_clip_probe_spread", "<=", None, None,
+          "the same spread for the linear probe on their image features (reported)"),
+    Claim("caption_zero_shot_below_clean_min", ">=", None, None,
+          "how far the worst caption-poisoned CLIP's zero-shot clean accuracy falls below the "
+          "worst clean CLIP's (reported; > 0: outside the clean runs' spread)"),
     Claim("caption_dedup_success", "<=", 0.1, 0.1,
           "near-duplicate removal before training undoes the strongest caption poison"),
     Claim("poisons_removed_min", ">=", 0.95, 0.9,
