@@ -204,7 +204,9 @@ def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str 
                 build_dir: Path = BUILD_DIR, store: bool = False,
                 threads: int | None = None) -> RunRecord:
     """Execute one chapter with papermill; return its record (raise ``ChapterFailed``).
-    ``threads`` caps the kernel's CPU threads (default: torch's own choice)."""
+    ``threads`` caps the kernel's CPU threads (default: torch's own choice). The kernel's
+    environment is set in this process's ``os.environ``: run chapters side by side in
+    processes, never threads (a results file from another run is refused)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -242,6 +244,10 @@ def run_chapter(path: Path, profile: str = "laptop", seed: int = 0, device: str 
     seconds = time.perf_counter() - start
     result_file = results / f"{path.stem}.json"
     payload = json.loads(result_file.read_text()) if result_file.exists() else {}
+    if payload and (payload.get("profile"), payload.get("seed")) != (profile, seed):
+        raise ChapterFailed(f"chapter {path.stem}: {result_file} holds the results of profile "
+                            f"{payload.get('profile')!r}, seed {payload.get('seed')}, not of "
+                            f"this run ({profile!r}, seed {seed})")
     if store:
         nb = strip(nbformat.read(out, as_version=4))
         nbformat.write(nb, path)
@@ -480,6 +486,21 @@ def pretrain_command(profile: str, seed: int = 0, device: str = "auto",
     return 0
 
 
+def _seed_run(path: Path, seed: int, device: str, folder: Path,
+              threads: int | None) -> tuple[int, float, dict, str | None]:
+    """One seed of ``seeds_command``: ``(seed, seconds, metrics, error or None)``. A run whose
+    claims fail still gives its metrics (its results file is written before the check)."""
+    begun = time.perf_counter()
+    try:
+        record = run_chapter(path, "laptop", seed, device, build_dir=folder, threads=threads)
+        return seed, record.seconds, record.metrics, None
+    except ChapterFailed as err:
+        results = folder / "results" / f"{path.stem}.json"
+        payload = json.loads(results.read_text()) if results.exists() else {}
+        metrics = payload.get("metrics", {}) if payload.get("seed") == seed else {}
+        return seed, time.perf_counter() - begun, metrics, str(err)
+
+
 def seeds_command(selector: str, seeds: list[int], device: str = "auto", jobs: int = 1,
                   build_dir: Path = BUILD_DIR / "seeds") -> int:
     """``python -m sslsec seeds``: run the chapter(s) in the laptop profile at each seed and
@@ -493,25 +514,16 @@ def seeds_command(selector: str, seeds: list[int], device: str = "auto", jobs: i
         [selector, "--seeds", *map(str, seeds)] + ([f"--jobs {jobs}"] if jobs > 1 else []))
     failed = 0
     for path in select(selector):
-        def one(seed: int, path: Path = path) -> tuple[int, float, dict, str | None]:
-            folder = build_dir / f"seed-{seed}"
-            begun = time.perf_counter()
-            try:
-                record = run_chapter(path, "laptop", seed, device, build_dir=folder,
-                                     threads=1 if jobs > 1 else None)
-                return seed, record.seconds, record.metrics, None
-            except ChapterFailed as err:
-                results = folder / "results" / f"{path.stem}.json"
-                metrics = json.loads(results.read_text())["metrics"] if results.exists() else {}
-                return seed, time.perf_counter() - begun, metrics, str(err)
+        args = [(path, seed, device, build_dir / f"seed-{seed}", 1 if jobs > 1 else None)
+                for seed in seeds]
+        if jobs > 1:  # worker processes: a kernel's environment is its own process's
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
 
-        if jobs > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(jobs) as pool:  # each run is its own kernel process
-                outcomes = list(pool.map(one, seeds))
+            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+                outcomes = list(pool.map(_seed_run, *zip(*args, strict=True)))
         else:
-            outcomes = map(one, seeds)
+            outcomes = [_seed_run(*a) for a in args]
         for seed, seconds, metrics, error in outcomes:
             print(f"{path.stem} seed {seed}: {seconds:.0f} s"
                   + (f"; FAILED: {error.splitlines()[-1]}" if error else ""), flush=True)

@@ -103,6 +103,15 @@ def test_failing_cell_names_chapter_and_cell(tmp_path):
         run.run_chapter(path, "smoke", build_dir=tmp_path / "_build")
 
 
+def test_a_results_file_of_another_seed_is_refused(tmp_path):
+    """Two runs that shared one process's environment once swapped their results folders: the
+    runner refuses results that name another seed than the one it ran."""
+    path = _notebook(tmp_path / "96_swapped.ipynb", "from sslsec.claims import save_results\n"
+                     "save_results('96_swapped', {'m': 1.0}, PROFILE, SEED + 1)")
+    with pytest.raises(run.ChapterFailed, match="seed 1, not of this run .*seed 0"):
+        run.run_chapter(path, "smoke", build_dir=tmp_path / "_build")
+
+
 def test_the_runner_waits_for_replies_in_short_polls(tmp_path, monkeypatch):
     """The chapter runner's kernel client polls its sockets at most a second at a time, so a
     wake-up its event loop misses (jupyter/nbclient#312) costs a second, not the run."""
