@@ -122,3 +122,33 @@ def test_stolen_copy_is_kept_in_the_zoo(smoke, isolated_cache, mnist):
     third = stolen_copy(victim, x, "contsteal", epochs=1, batch_size=32, augment=WEAK,
                         device="cpu", progress=False)
     assert third.entry.key != first.entry.key
+
+
+def test_a_copy_stolen_through_a_defended_api_is_keyed_by_what_the_api_answers(
+        smoke, isolated_cache, mnist):
+    """Through a noisy API, the copy is the one steal_encoder makes from the API's answers; it
+    is loaded again only when the API would answer the same (same options, calibration and
+    noise draws so far), and never confused with the undefended copy."""
+    from sslsec.zoo import profile_encoder
+
+    victim = profile_encoder(smoke, 0, progress=False)
+    x, calibration = mnist.x[1000:1064], mnist.x[:200]
+    kwargs = dict(epochs=1, batch_size=32, augment=WEAK, device="cpu", progress=False)
+
+    def api():
+        return embedding_perturbation(victim.encoder, calibration, noise=1.0, seed=3,
+                                      device="cpu")
+
+    direct = steal_encoder(x, query_victim(api(), x), arch=victim.spec.arch, **kwargs)
+    first = stolen_copy(victim, x, api=api(), **kwargs)
+    again = stolen_copy(victim, x, api=api(), **kwargs)
+    assert not first.entry.from_cache and again.entry.from_cache
+    probe = mnist.x[:16]
+    assert torch.equal(query_victim(first.surrogate, probe), query_victim(direct.surrogate, probe))
+    used = api()
+    query_victim(used, probe)  # an earlier caller drew noise: the next answers differ
+    later = stolen_copy(victim, x, api=used, **kwargs)
+    undefended = stolen_copy(victim, x, **kwargs)
+    assert len({first.entry.key, later.entry.key, undefended.entry.key}) == 3
+    with pytest.raises(ValueError, match="wrap victim.encoder"):
+        stolen_copy(victim, x, api=SmallCNN(), **kwargs)

@@ -142,18 +142,25 @@ def stolen_copy(victim: ZooEntry | DerivedEntry, x: torch.Tensor,
                 method: str = "stolenencoder", epochs: int = 60, batch_size: int = 64,
                 lr: float = 2e-3, augment: AugmentConfig | None = None, lam: float = 1.0,
                 temperature: float = 0.2, device: str | torch.device = "auto", seed: int = 0,
-                progress: bool = True) -> StealingResult:
-    """:func:`steal_encoder` against the undefended API of a zoo ``victim`` (queries ``x``),
-    kept in the encoder zoo: a later chapter (or run) loads the same copy instead of stealing
-    it again. The result's ``seconds`` and ``loss`` are those of the original run."""
+                progress: bool = True, api: nn.Module | None = None) -> StealingResult:
+    """:func:`steal_encoder` against the API of a zoo ``victim`` (queries ``x``), kept in the
+    encoder zoo: a later chapter (or run) loads the same copy instead of stealing it again.
+    The API is the undefended victim, unless ``api`` is a defended one wrapping it (e.g. a
+    ``PerturbedEncoder``), whose ``describe()`` then keys the copy. The result's ``seconds``
+    and ``loss`` are those of the original run."""
     check_images(x, name="x")
     params = {"method": method, "queries_sha256": sha256_tensor(x), "queries": len(x),
               "epochs": epochs, "batch_size": batch_size, "lr": lr,
               "augment": None if augment is None else asdict(augment), "lam": lam,
               "temperature": temperature, "seed": seed}
+    if api is not None:
+        if getattr(api, "encoder", None) is not victim.encoder or not hasattr(api, "describe"):
+            raise ValueError("api must wrap victim.encoder and describe() what decides its "
+                             "answers (e.g. a PerturbedEncoder)")
+        params["api"] = api.describe()
 
     def make() -> tuple[Encoder, dict]:
-        answers = query_victim(victim.encoder, x, device=device)
+        answers = query_victim(victim.encoder if api is None else api, x, device=device)
         result = steal_encoder(x, answers, method, arch_of(victim)[0], epochs, batch_size, lr,
                                augment, lam, temperature, device, seed, progress)
         return result.surrogate, {"image_passes": result.image_passes,

@@ -33,6 +33,7 @@ from sslsec.attacks.embedding_inversion import (
 )
 from sslsec.augment import check_images
 from sslsec.downstream import evaluate_encoder, extract_features
+from sslsec.zoo import sha256_tensor
 
 
 def _check_options(noise, step, bits, topk=None) -> None:
@@ -80,7 +81,17 @@ class PerturbedEncoder(nn.Module):
         self.in_channels = getattr(encoder, "in_channels", None)
         self.image_size = getattr(encoder, "image_size", None)
         self.feature_dim = len(scale)
+        self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
+        self.calibration_sha256: str | None = None  # set by embedding_perturbation
+
+    def describe(self) -> dict:
+        """What decides this API's next answers, beside the encoder (JSON, processor-free):
+        its options, the calibration images' SHA-256 and the state of its noise generator
+        (how many draws earlier calls took) — the key of a copy stolen through it."""
+        return {"noise": self.noise, "step": self.step, "bits": self.bits, "topk": self.topk,
+                "seed": self.seed, "calibration_sha256": self.calibration_sha256,
+                "noise_state_sha256": sha256_tensor(self.generator.get_state())}
 
     def perturb(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The perturbed copy of features ``z`` ``(N, D)`` (noise from ``generator``, default the
@@ -130,8 +141,10 @@ def embedding_perturbation(encoder: nn.Module, x: torch.Tensor, noise: float = 0
         raise ValueError(f"x holds {len(x)} image(s); calibration needs at least 2")
     _check_options(noise, step, bits, topk)
     features = extract_features(encoder, x, device=device).float()
-    return PerturbedEncoder(encoder, features.std(0).clamp(min=1e-6), features.min(0).values,
-                            features.max(0).values, noise, step, bits, seed, topk).eval()
+    api = PerturbedEncoder(encoder, features.std(0).clamp(min=1e-6), features.min(0).values,
+                           features.max(0).values, noise, step, bits, seed, topk).eval()
+    api.calibration_sha256 = sha256_tensor(x)
+    return api
 
 
 @dataclass
