@@ -42,6 +42,7 @@ unit: $(STAMP)
 
 # Re-run the chapters in the laptop profile; compare the cells tagged nbval-check-output
 # (measured claim values masked: they depend on the processor, see tests/nbval_sanitize.cfg).
+# The exercise solutions are tagged nbval-skip: the papersmoke run executes them.
 NBVAL := -p no:cacheprovider --nbval-lax --nbval-current-env \
 	--nbval-sanitize-with tests/nbval_sanitize.cfg
 NOTEBOOKS ?= chapters/

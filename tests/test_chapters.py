@@ -234,6 +234,19 @@ def test_words_are_for_readers(path):
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_nbval_leaves_the_solutions_to_the_other_runs(path):
+    """`make test`'s nbval does not re-run the exercise solutions in the laptop profile (their
+    values are never compared): every code cell from the first solution on is tagged
+    nbval-skip. The papersmoke run executes them, and `make book` shows them."""
+    code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    first = next(i for i, c in enumerate(code) if "solution" in c.metadata.get("tags", []))
+    assert not any("nbval-skip" in c.metadata.get("tags", []) for c in code[:first])
+    unskipped = [i for i, c in enumerate(code[first:], first)
+                 if "nbval-skip" not in c.metadata.get("tags", [])]
+    assert not unskipped, f"code cells {unskipped} would be re-run by nbval"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_exercises_ask_for_more_than_running_code(path):
     """At least four exercises per chapter, one of them about an adaptive attacker, defender
     or trainer, and the written solutions in a collapsed dropdown."""
