@@ -120,6 +120,33 @@ class AcrossSeeds:
             })
         return pd.DataFrame(rows).set_index("claim").round(3)
 
+    def spread(self, metric: str, scale: float = 1.0) -> tuple[float, float]:
+        """``metric``'s smallest and largest value over the seeds, times ``scale`` (100: %)."""
+        values = self.get(metric).values.values()
+        return scale * min(values), scale * max(values)
+
+    def verdict(self) -> str:
+        """One clause for the text: every checked claim holds at every seed, or which fail."""
+        failing = [f"`{row.claim.metric}` (worst at seed {row.worst_seed}, margin "
+                   f"{row.margin:.3f})" for row in self.claims if row.holds is False]
+        if not failing:
+            return "every checked claim holds at every seed"
+        return "these claims fail at their worst seed: " + "; ".join(failing)
+
+    def glue(self, **spreads: str | tuple[str, float]) -> None:
+        """Glue what an "Across seeds" dropdown shows: ``across_seeds_table``,
+        ``across_seeds_list`` and ``across_seeds_failing`` (:meth:`verdict`), and for each
+        ``name=metric`` (or ``name=(metric, scale)``) ``name_lo`` and ``name_hi``."""
+        from sslsec.pages import glue_values
+
+        values: dict = {"across_seeds_table": self.table(),
+                        "across_seeds_list": ", ".join(map(str, self.seeds)),
+                        "across_seeds_failing": self.verdict()}
+        for name, spec in spreads.items():
+            metric, scale = (spec, 1.0) if isinstance(spec, str) else spec
+            values[f"{name}_lo"], values[f"{name}_hi"] = self.spread(metric, scale)
+        glue_values(**values)
+
     def __repr__(self) -> str:
         return (f"{self.chapter} across seeds {', '.join(map(str, self.seeds))} "
                 f"({self.profile} profile): {len(self.claims)} claims")

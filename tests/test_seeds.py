@@ -36,10 +36,29 @@ def test_record_then_read_gives_each_claims_spread_and_worst_margin(tmp_path):
 
 def test_a_seed_run_again_replaces_its_record_and_a_failure_shows(tmp_path):
     seeds.record("00_foundations", 3, GOOD, 1.0, "c", folder=tmp_path)
+    over = seeds.across_seeds("00_foundations", tmp_path)
+    assert over.verdict() == "every checked claim holds at every seed"
     seeds.record("00_foundations", 3, {**GOOD, "linear_probe_first_task": 0.9}, 1.0, "c",
                  folder=tmp_path)
-    first = seeds.across_seeds("00_foundations", tmp_path).get("linear_probe_first_task")
+    over = seeds.across_seeds("00_foundations", tmp_path)
+    first = over.get("linear_probe_first_task")
     assert first.values == {3: 0.9} and first.margin < 0 and first.holds is False
+    assert over.verdict() == ("these claims fail at their worst seed: "
+                              "`linear_probe_first_task` (worst at seed 3, margin -0.040)")
+
+
+def test_the_dropdown_glues_the_table_the_verdict_and_each_spread(tmp_path, monkeypatch):
+    for seed, gain in ((0, 0.04), (1, 0.07)):
+        seeds.record("00_foundations", seed, {**GOOD, "probe_gain_over_random": gain}, 1.0,
+                     folder=tmp_path)
+    over = seeds.across_seeds("00_foundations", tmp_path)
+    assert over.spread("probe_gain_over_random", 100) == pytest.approx((4.0, 7.0))
+    glued = {}
+    monkeypatch.setattr("sslsec.pages.glue_values", lambda **values: glued.update(values))
+    over.glue(gain_pct=("probe_gain_over_random", 100), first="linear_probe_first_task")
+    assert glued["across_seeds_list"] == "0, 1" and glued["gain_pct_hi"] == pytest.approx(7.0)
+    assert glued["first_lo"] == glued["first_hi"] == 0.96
+    assert glued["across_seeds_table"].shape[0] == len(ch00_foundations.CLAIMS)
 
 
 def test_bad_input_is_refused_with_a_clear_message(tmp_path):
