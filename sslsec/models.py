@@ -103,18 +103,17 @@ def widened(arch: str, width: int) -> str:
 def build_encoder(arch: str, in_channels: int = 1, image_size: int | None = None) -> Encoder:
     """A fresh encoder from the registry (``cnn28`` or ``resnet18``); ``cnn28-w<N>`` and
     ``resnet18-w<N>``: the same network with ``N`` channels in its first stage instead of 16 and
-    64 (the later stages scale with it); ``clip-<arch>``: a
-    :class:`~sslsec.multimodal.CLIPModel` whose image encoder is ``<arch>``."""
+    64 (the later stages scale with it). (``clip-<arch>`` models:
+    :func:`sslsec.multimodal.build_model`.)"""
     if arch.startswith("clip-"):
-        from sslsec.multimodal import CLIPModel  # it imports this module
-
-        return CLIPModel(build_encoder(arch.removeprefix("clip-"), in_channels, image_size))
+        raise ValueError(f"arch={arch!r} is a CLIP model: build it with "
+                         "sslsec.multimodal.build_model")
     name, kwargs = arch, {}
     if (m := _WIDTH.fullmatch(arch)) is not None:
         name, kwargs = m.group(1), {"width": int(m.group(2))}
     if name not in ENCODERS:
         raise ValueError(f"arch={arch!r} is unknown; allowed: {', '.join(ENCODERS)}, "
-                         "cnn28-w<N>, resnet18-w<N>, clip-<arch>")
+                         "cnn28-w<N>, resnet18-w<N>")
     if in_channels not in (1, 3):
         raise ValueError(f"in_channels={in_channels!r} is not supported; allowed: 1, 3")
     kwargs["in_channels"] = in_channels

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from sslsec.augment import SimCLRAugment, check_images
 from sslsec.checks import positive_ints
-from sslsec.models import Encoder
+from sslsec.models import Encoder, build_encoder
 from sslsec.pretrain import History, show_progress
 from sslsec.profiles import AugmentConfig, resolve_device
 from sslsec.seed import seed_everything
@@ -151,6 +151,14 @@ class CLIPModel(Encoder):
                          for i in range(0, len(x), batch_size)])
         self.train(was_training)
         return out.cpu()
+
+
+def build_model(arch: str, in_channels: int = 1, image_size: int | None = None) -> Encoder:
+    """A fresh model by its zoo name: ``clip-<arch>`` is a :class:`CLIPModel` whose image encoder
+    is ``<arch>``; any other name is :func:`sslsec.models.build_encoder`'s."""
+    if arch.startswith("clip-"):
+        return CLIPModel(build_encoder(arch.removeprefix("clip-"), in_channels, image_size))
+    return build_encoder(arch, in_channels, image_size)
 
 
 def clip_loss(image_z: torch.Tensor, text_z: torch.Tensor, log_scale: torch.Tensor

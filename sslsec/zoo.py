@@ -37,6 +37,7 @@ from sslsec import distributed
 from sslsec.augment import AugmentConfig, check_images
 from sslsec.data import PACKAGE_ROOT, ImageSet, dataset_info, pretrain_set
 from sslsec.models import Encoder, ProjectionHead, build_encoder
+from sslsec.multimodal import build_model
 from sslsec.pretrain import TRAINING_CODE_VERSION, History, PretrainConfig, bf16_native, pretrain
 from sslsec.profiles import Profile, resolve_device
 from sslsec.seed import seed_everything
@@ -469,7 +470,7 @@ def _load_derived(key: str, folder: Path, device: torch.device) -> DerivedEntry 
         if found is None:
             return None
         meta, state, weights_path = found
-        encoder = build_encoder(meta["arch"], meta["in_channels"], meta["image_size"])
+        encoder = build_model(meta["arch"], meta["in_channels"], meta["image_size"])
         encoder.load_state_dict(state)
     except _DAMAGE as err:
         _report_damage(key, folder, err)

@@ -234,6 +234,17 @@ def test_words_are_for_readers(path):
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_the_opening_is_short_and_shows_no_result_yet(path):
+    """The first markdown cell, under the title, is at most 150 words (whitespace-separated
+    tokens) and quotes no result of the run: no glued value, since nothing has run yet."""
+    first = nbformat.read(path, as_version=4).cells[0]
+    title, _, opening = first.source.partition("\n")
+    assert first.cell_type == "markdown" and title.startswith("# ")
+    assert len(opening.split()) <= 150, f"{path.stem}: the opening has {len(opening.split())} words"
+    assert "{glue" not in opening
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_nbval_leaves_the_solutions_to_the_other_runs(path):
     """`make test`'s nbval does not re-run the exercise solutions in the laptop profile (their
     values are never compared): every code cell from the first solution on is tagged

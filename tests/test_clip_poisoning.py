@@ -8,13 +8,13 @@ from sslsec.attacks.clip_poisoning import (
     poison_pairs,
 )
 from sslsec.chapters.ch08_poisoning import poisoning_setup
-from sslsec.models import build_encoder
 from sslsec.multimodal import (
     MAX_WORDS,
     NUMBER_WORDS,
     TEMPLATES_PER_CLASS,
     CLIPConfig,
     CLIPModel,
+    build_model,
     caption,
     captions,
     clip_loss,
@@ -60,7 +60,7 @@ def test_clip_training_learns_to_name_digits(mnist):
     """20 epochs on 1,024 captioned digits: the loss falls and zero-shot beats chance."""
     order = torch.randperm(len(mnist), generator=torch.Generator().manual_seed(0))
     x, y = mnist.x[order[:1024]], mnist.y[order[:1024]]  # (the file is sorted by class)
-    model = build_encoder("clip-cnn28")
+    model = build_model("clip-cnn28")
     assert isinstance(model, CLIPModel) and model.encode(x[:4]).shape == (4, model.feature_dim)
     tokens = tokenize(captions(y, mnist.classes))
     history = pretrain_clip(model, x, tokens, CLIPConfig(epochs=20, batch_size=128), "cpu",

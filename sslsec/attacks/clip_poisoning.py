@@ -25,11 +25,11 @@ from sslsec.attacks.poisoned_encoder import PoisoningSetup, TargetResult, evalua
 from sslsec.augment import check_images
 from sslsec.checks import positive_ints
 from sslsec.downstream import accuracy
-from sslsec.models import build_encoder
 from sslsec.multimodal import (
     TEMPLATES_PER_CLASS,
     CLIPConfig,
     CLIPModel,
+    build_model,
     caption,
     captions,
     pretrain_clip,
@@ -84,7 +84,7 @@ def clip_encoder(setup: PoisoningSetup, config: CLIPConfig, images: torch.Tensor
 
     def make() -> tuple[CLIPModel, dict]:
         seed_everything(config.seed)
-        model = build_encoder(arch, spec.in_channels, spec.image_size)
+        model = build_model(arch, spec.in_channels, spec.image_size)
         history = pretrain_clip(model, images, tokens, config, setup.profile.device, progress)
         return model, {"loss": history.loss, "seconds": history.total_seconds,
                        "pairs": len(images)}

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sslsec import claims
-from sslsec.claims import ClaimReport
+from sslsec.claims import Claim, ClaimReport
 from sslsec.profiles import PROFILES
 
 
@@ -33,10 +33,11 @@ def merged(*tables: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
-def chapter_functions(name: str, table: dict[str, dict]) -> tuple[
-        Callable[[str], dict], Callable[[dict[str, float], str], ClaimReport]]:
+def chapter_functions(name: str, table: dict[str, dict], chapter_claims: Sequence[Claim]
+                      ) -> tuple[Callable[[str], dict],
+                                 Callable[[dict[str, float], str], ClaimReport]]:
     """Chapter ``name``'s ``settings(profile)`` (a copy of ``table[profile]``) and
-    ``check(metrics, profile)`` (its claims, see :func:`sslsec.claims.check`)."""
+    ``check(metrics, profile)`` (``chapter_claims``, see :func:`sslsec.claims.check`)."""
 
     def settings(profile: str) -> dict:
         """The chapter's settings in ``profile`` (a copy)."""
@@ -44,6 +45,6 @@ def chapter_functions(name: str, table: dict[str, dict]) -> tuple[
 
     def check(metrics: dict[str, float], profile: str) -> ClaimReport:
         """Check the chapter's claims on its ``metrics`` (see :func:`sslsec.claims.check`)."""
-        return claims.check(name, metrics, profile)
+        return claims.check(name, chapter_claims, metrics, profile)
 
     return settings, check

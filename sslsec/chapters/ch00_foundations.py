@@ -32,4 +32,4 @@ CLAIMS: list[Claim] = [
 
 
 #: ``settings(profile)`` (a copy) and ``check(metrics, profile)``
-settings, check = chapter_functions(NAME, SETTINGS)
+settings, check = chapter_functions(NAME, SETTINGS, CLAIMS)

@@ -89,7 +89,7 @@ CLAIMS: list[Claim] = [
 
 
 #: ``settings(profile)`` (a copy) and ``check(metrics, profile)``
-settings, check = chapter_functions(NAME, SETTINGS)
+settings, check = chapter_functions(NAME, SETTINGS, CLAIMS)
 
 
 def backdoor_setup(profile: Profile, seed: int = 0, progress: bool = True) -> BackdoorSetup:

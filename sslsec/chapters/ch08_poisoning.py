@@ -165,7 +165,7 @@ CLAIMS: list[Claim] = [
 
 
 #: ``settings(profile)`` (a copy) and ``check(metrics, profile)``
-settings, check = chapter_functions(NAME, SETTINGS)
+settings, check = chapter_functions(NAME, SETTINGS, CLAIMS)
 
 
 def poisoning_setup(profile: Profile, seed: int = 0, progress: bool = True) -> PoisoningSetup:

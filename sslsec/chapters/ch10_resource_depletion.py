@@ -110,7 +110,7 @@ CLAIMS: list[Claim] = [
 
 
 #: ``settings(profile)`` (a copy) and ``check(metrics, profile)``
-settings, check = chapter_functions(NAME, SETTINGS)
+settings, check = chapter_functions(NAME, SETTINGS, CLAIMS)
 
 
 @dataclass
