@@ -15,7 +15,7 @@ from sslsec.attacks.contrastive_poisoning import (
 )
 from sslsec.chapters import ch08_poisoning as chapter
 from sslsec.data import downstream_task, pretrain_set
-from sslsec.defenses.poison_filtering import binarize, filter_images, median_blur
+from sslsec.image_filters import binarize, filter_images, median_blur
 from sslsec.pretrain import PretrainConfig
 from sslsec.profiles import get_profile
 from sslsec.zoo import DerivedEntry

@@ -18,7 +18,7 @@ projection onto the budget. Two variants (:data:`KINDS`):
 :func:`random_poison` is the control: random signs of the same L∞ size and shape.
 :func:`victim_encoder` is the victim's side: the profile's recipe pre-trained on the clean,
 randomly perturbed or poisoned images, optionally filtered first
-(:mod:`sslsec.defenses.poison_filtering`), kept in the zoo.
+(:mod:`sslsec.image_filters`), kept in the zoo.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from tqdm.auto import tqdm
 from sslsec.augment import SimCLRAugment, check_images
 from sslsec.checks import positive_ints
 from sslsec.data import ImageSet, Splits, pretrain_set
-from sslsec.defenses.poison_filtering import FILTERS, filter_images
 from sslsec.downstream import evaluate_encoder
+from sslsec.image_filters import FILTERS, filter_images
 from sslsec.models import Encoder, build_encoder
 from sslsec.pretrain import PretrainConfig, SimCLR, pretrain, show_progress
 from sslsec.profiles import Profile, resolve_device
@@ -259,7 +259,7 @@ def victim_encoder(profile: Profile, settings: dict, poison: str | None = None,
     """The victim's encoder: the profile's recipe pre-trained on its pre-training images —
     clean (``poison=None``), or with a ``"random"`` or ``"contrastive"`` poison of ``kind``
     made with ``settings`` (see :func:`poison_parameters`) — after the named ``image_filter``
-    (see :data:`~sslsec.defenses.poison_filtering.FILTERS`), if any.
+    (see :data:`~sslsec.image_filters.FILTERS`), if any.
 
     The clean, unfiltered victim is the profile's standard encoder. The others are zoo entries
     derived from it; their ``info`` holds the pre-training ``loss`` per epoch and, for a

@@ -1,8 +1,10 @@
-"""Cheap input filters against availability poisoning of pre-training data (chapter 08).
+"""Cheap image filters: the defence against availability poisoning of pre-training data
+(chapter 08), and what an attacker who knows it optimises through.
 
 The victim runs its (possibly poisoned) pre-training images through a filter before
 pre-training, hoping to erase small perturbations such as Contrastive Poisoning
-(:mod:`sslsec.attacks.contrastive_poisoning`) at little cost to clean images.
+(:mod:`sslsec.attacks.contrastive_poisoning`) at little cost to clean images. Both sides use
+these functions, so they sit below the attacks and the defences.
 
 * :func:`binarize`: every pixel to 0 or 1 at a threshold — natural for MNIST, whose strokes are
   nearly binary already: a perturbation smaller than a pixel's distance to the threshold
