@@ -1,5 +1,6 @@
-"""The set-up files agree with each other."""
+"""The set-up files agree with each other, and the README tells a user the real commands."""
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -32,3 +33,18 @@ def test_torch_pins_and_ci_entry_point():
         "make test"]
     readme = (ROOT / "README.md").read_text()
     assert "make book" in readme and "make test" in readme
+
+
+def test_readme_is_a_users_document_with_real_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.split()) <= 1500, "the measurements belong in benchmarks/README.md"
+    assert "benchmarks/README.md" in readme and (ROOT / "benchmarks" / "README.md").exists()
+    for path in ("chapters/intro.md", "chapters/instructors.md", "data/README.md"):
+        assert path in readme and (ROOT / path).exists(), path
+    targets = set(re.findall(r"^([a-z][\w-]*):", (ROOT / "Makefile").read_text(), re.M))
+    named = set(re.findall(r"`make ([a-z][\w-]*)", readme))
+    assert named and named <= targets, named - targets
+    run_py = (ROOT / "sslsec" / "run.py").read_text()
+    commands = set(re.findall(r'sub\.add_parser\(\s*"(\w+)"', run_py))
+    used = set(re.findall(r"-m sslsec (\w+)", readme))
+    assert {"run", "seeds", "assign", "pretrain"} <= used <= commands, used - commands
