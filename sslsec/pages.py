@@ -108,3 +108,119 @@ def typed_numbers(notebook: str | Path) -> list[TypedNumber]:
         if cell["cell_type"] == "markdown":
             found += typed_numbers_in("".join(cell["source"]), path.stem, index)
     return found
+
+
+# --- the glossary: each chapter links a term the first time it uses it ------------------------
+
+_GLOSSARY_BLOCK = re.compile(r"```\{glossary\}[^\n]*\n(.*?)```", re.S)
+_TERM_ROLE = re.compile(r"\{term\}`([^`]*)`")
+_MASKED = [
+    re.compile(r"```(?!\{)[^\n]*\n.*?```", re.S),            # code blocks (not directives)
+    re.compile(r"\$\$.*?\$\$", re.S),                        # display maths
+    re.compile(r"\{[\w:.-]+\}`[^`]*`"),                      # roles ({term} ones are read first)
+    re.compile(r"`[^`\n]*`"),                                # inline code
+    re.compile(r"\$[^$\n]+\$"),                              # inline maths
+    re.compile(r"\[[^\]\n]*\]\([^)\n]*\)"),                  # links, text and target
+    re.compile(r"<[^>\n]+>"),                                # HTML tags
+    re.compile(r"(?m)^[ \t]*(?:```|:::).*$"),                # directive fences ({glue}, dropdowns)
+    re.compile(r"(?m)^[ \t]*:[\w-]+:.*$"),                   # directive options (:class: dropdown)
+    re.compile(r"(?m)^[ \t]{0,3}#{1,6}(?:[ \t].*)?$"),       # headings
+]
+
+
+_REFERENCES = re.compile(r"\s*#{1,6}[ \t]+References\b")
+
+
+def _skipped_cell(markdown: str) -> bool:
+    """A chapter's reference list: the papers' titles are quoted, not the chapter's words."""
+    return bool(_REFERENCES.match(markdown))
+
+
+@dataclass(frozen=True)
+class TermUse:
+    """A chapter's use of a glossary term that breaks the rule: the first use of a term in a
+    chapter's text links it (``{term}`...```), later uses do not, and every link names a term
+    of the glossary."""
+
+    chapter: str
+    cell: int
+    term: str
+    problem: str
+    context: str
+
+    def __str__(self) -> str:
+        return f"{self.chapter} cell {self.cell}: {self.term!r} {self.problem}: {self.context!r}"
+
+
+def glossary_terms(page: str | Path) -> list[str]:
+    """The terms that the ``{glossary}`` directives of the MyST page ``page`` define, in the
+    page's order: the unindented lines of the directive's body (options like ``:sorted:``
+    skipped); the indented lines below a term are its definition."""
+    terms = []
+    for block in _GLOSSARY_BLOCK.findall(Path(page).read_text()):
+        for line in block.splitlines():
+            if line.strip() and not line[0].isspace() and not re.match(r":[\w-]+:", line):
+                terms.append(line.strip())
+    return terms
+
+
+def term_pattern(term: str) -> re.Pattern[str]:
+    """A case-insensitive pattern for ``term`` in running text: its plural or singular too,
+    a hyphen or a line break wherever the term has a space or a hyphen ("linear-probe accuracy"
+    is a use of "linear probe"), and emphasis marks around its words."""
+    words = re.split(r"[\s-]+", term.strip())
+    last = words[-1]
+    if re.search(r"(?:s|x|ch|sh)es$", last, re.I):
+        last = re.escape(last[:-2]) + "(?:es)?"
+    elif last.lower().endswith("s") and not last.lower().endswith("ss"):
+        last = re.escape(last[:-1]) + "s?"
+    else:
+        last = re.escape(last) + "(?:s|es)?"
+    emphasis = r"\*{0,3}"
+    body = (emphasis + r"[\s-]+" + emphasis).join([re.escape(w) for w in words[:-1]] + [last])
+    return re.compile(r"(?<![\w-])" + emphasis + body + emphasis + r"(?![\w-])", re.I)
+
+
+def term_uses(markdown: str, terms: list[str]) -> list[tuple[int, int, str, bool]]:
+    """Every use of a glossary term in ``markdown``, in order, as ``(start, end, term,
+    linked)``: ``{term}`` roles (``linked``; their target as written, defined or not) and plain
+    uses of the ``terms`` in running text, that is outside code, maths, other roles, links,
+    HTML, directive lines and headings."""
+    def blank(match: re.Match[str]) -> str:
+        return re.sub(r"[^\n]", " ", match.group(0))
+
+    masked = _MASKED[1].sub(blank, _MASKED[0].sub(blank, markdown))  # code blocks, maths
+    uses = []
+    for match in _TERM_ROLE.finditer(masked):
+        target = re.sub(r"^.*<([^<>]*)>\s*$", r"\1", match.group(1), flags=re.S).strip()
+        uses.append((match.start(), match.end(), target, True))
+    for pattern in _MASKED[2:]:
+        masked = pattern.sub(blank, masked)
+    for term in terms:
+        uses += [(m.start(), m.end(), term, False) for m in term_pattern(term).finditer(masked)]
+    return sorted(uses)
+
+
+def unlinked_terms(notebook: str | Path, terms: list[str]) -> list[TermUse]:
+    """Where the markdown cells of ``notebook`` break the glossary's rule: a term used before
+    it is linked (or never linked), linked more than once, or a ``{term}`` link to a word the
+    glossary (``terms``) does not define. Cells are counted from 0; no output is read, and a
+    cell that starts with a "References" heading is skipped (its titles are quotations)."""
+    path = Path(notebook)
+    cells = json.loads(path.read_text())["cells"]
+    found, seen = [], set()
+    for index, cell in enumerate(cells):
+        text = "".join(cell["source"])
+        if cell["cell_type"] != "markdown" or _skipped_cell(text):
+            continue
+        for start, end, term, linked in term_uses(text, terms):
+            context = " ".join(text[max(0, start - 40):end + 40].split())
+            if linked and term not in terms:
+                found.append(TermUse(path.stem, index, term, "is linked but not defined",
+                                     context))
+            elif term in seen and linked:
+                found.append(TermUse(path.stem, index, term, "is linked again", context))
+            elif term not in seen and not linked:
+                found.append(TermUse(path.stem, index, term, "is first used unlinked", context))
+            seen.add(term)
+    return found

@@ -42,11 +42,11 @@ def test_committed_notebook_is_clean(path):
     assert not re.search(r"/(work|root|tmp|home|Users)/", outputs), "an absolute path is stored"
     assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", json.dumps(nb)), "a timestamp is stored"
     assert sum("image/png" in o.get("data", {}) for c in code for o in c.outputs) >= 2
-    checks = [c for c in code if "claims.check(" in c.source]
+    checks = [c for c in code if "chapter.check(metrics, PROFILE)" in c.source]
     assert len(checks) == 1, "one cell checks the chapter's claims"
     claims_cell = checks[0]
-    assert claims_cell.source.rstrip().splitlines()[-1].startswith("claims.check("), \
-        "the claims cell ends with claims.check(...), which shows the table"
+    assert claims_cell.source.rstrip().splitlines()[-1] == "chapter.check(metrics, PROFILE)", \
+        "the claims cell ends with chapter.check(metrics, PROFILE), which shows the table"
     assert {"hide-input", "nbval-check-output"} <= set(claims_cell.metadata.get("tags", []))
     assert any("text/markdown" in o.get("data", {}) for o in claims_cell.outputs)
     assert "NBVAL" not in json.dumps(nb), "mark checked cells with the nbval-check-output tag"
