@@ -245,6 +245,20 @@ def test_the_opening_is_short_and_shows_no_result_yet(path):
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_the_chapter_shows_its_schematic_before_any_result(path):
+    """Each chapter shows its drawn schematic (chapters/figures/, tools/draw_schematics.py) as a
+    figure, before the first code cell that computes anything (after the imports)."""
+    cells = nbformat.read(path, as_version=4).cells
+    shown = [i for i, c in enumerate(cells) if c.cell_type == "markdown"
+             and f"```{{figure}} figures/{path.stem}.svg" in c.source]
+    assert len(shown) == 1, f"{path.stem} does not show figures/{path.stem}.svg once"
+    assert (ROOT / "chapters" / "figures" / f"{path.stem}.svg").exists()
+    code = [i for i, c in enumerate(cells) if c.cell_type == "code"
+            and "parameters" not in c.metadata.get("tags", [])]
+    assert shown[0] < code[1], "the schematic comes before the chapter computes anything"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_nbval_leaves_the_solutions_to_the_other_runs(path):
     """`make test`'s nbval does not re-run the exercise solutions in the laptop profile (their
     values are never compared): every code cell from the first solution on is tagged
