@@ -224,3 +224,40 @@ def unlinked_terms(notebook: str | Path, terms: list[str]) -> list[TermUse]:
                 found.append(TermUse(path.stem, index, term, "is first used unlinked", context))
             seen.add(term)
     return found
+
+
+_FENCE = re.compile(r"^\s*(?P<fence>:{3,}|`{3,})\s*(?:\{(?P<name>[\w:-]+)\})?")
+_COLLAPSED = {"dropdown", "toggle"}
+
+
+def _open_prose(markdown: str) -> str:
+    """``markdown`` without its collapsed blocks (``{dropdown}``, ``{toggle}``, and directives
+    with ``:class: dropdown``), fences nested or not."""
+    lines, kept, stack = markdown.splitlines(), [], []  # stack: (fence, collapsed)
+    for i, line in enumerate(lines):
+        m = _FENCE.match(line)
+        if m and stack and m.group("name") is None and m.group("fence") == stack[-1][0]:
+            stack.pop()  # a closing fence
+            continue
+        if m and m.group("name"):
+            name = m.group("name")
+            options = []
+            for later in lines[i + 1:]:
+                if not later.strip().startswith(":") or _FENCE.match(later):
+                    break
+                options.append(later)
+            collapsed = name in _COLLAPSED or any(
+                o.strip().startswith(":class:") and "dropdown" in o for o in options)
+            stack.append((m.group("fence"), collapsed or any(c for _, c in stack)))
+            continue
+        if not any(c for _, c in stack):
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def prose_words(notebook: str | Path) -> int:
+    """The words of a chapter's markdown a reader meets without opening anything: outside
+    collapsed blocks, equations and code (whitespace-separated tokens of :func:`prose`)."""
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    return sum(len(prose(_open_prose("".join(c["source"]))).split())
+               for c in cells if c["cell_type"] == "markdown")

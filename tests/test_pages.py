@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from sslsec.pages import glue_values, typed_numbers, typed_numbers_in
@@ -84,3 +85,18 @@ def test_what_the_scan_flags(text, number):
 def test_glue_values_refuses_what_is_not_a_number():
     with pytest.raises(ValueError, match="glue a number or a string"):
         glue_values(thing=object())
+
+
+def test_prose_words_leaves_out_what_is_collapsed_equations_and_code(tmp_path):
+    from sslsec.pages import prose_words
+
+    text = ("# Title\none two three $x + y$ `code`\n\n:::{dropdown} Across seeds\nhidden words "
+            "here\n```{glue} table\n```\n:::\n\n:::{admonition} Solutions\n:class: dropdown\n"
+            "also hidden\n:::\n\n:::{note}\nfour five\n:::\n\n::::{dropdown} Outer\n"
+            ":::{note}\nnested hidden\n:::\n::::\nsix")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(text), nbformat.v4.new_code_cell("a b c d")]
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    # "# Title one two three" + "four five" + "six": the dropdowns, maths, code are left out
+    assert prose_words(path) == 8
