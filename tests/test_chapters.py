@@ -245,6 +245,15 @@ def test_the_opening_is_short_and_shows_no_result_yet(path):
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_the_main_path_fits_the_prose_budget(path):
+    """At most 3,000 words of markdown prose a reader meets without opening a collapsed block
+    (equations and code not counted): what a student can skip sits in dropdowns."""
+    from sslsec.pages import prose_words
+
+    assert prose_words(path) <= 3000, f"{path.stem}: {prose_words(path)} words of open prose"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_the_chapter_shows_its_schematic_before_any_result(path):
     """Each chapter shows its drawn schematic (chapters/figures/, tools/draw_schematics.py) as a
     figure, before the first code cell that computes anything (after the imports)."""
