@@ -106,6 +106,15 @@ def with_profile(path: Path, profile: str) -> Path:
     return path
 
 
+def test_each_assignment_is_named_after_its_file():
+    """otter names the autograder bundle after the config's name: two assignments of one
+    chapter must not hand out bundles of the same name."""
+    for master in MASTERS:
+        config = next(c.source for c in nbformat.read(master, as_version=4).cells
+                      if re.search(r"^name: ", c.source, re.M))
+        assert re.search(rf"^name: {master.stem}$", config, re.M), master.name
+
+
 @pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
 def test_assign_grade_solutions_and_student_version(master, tmp_path):
     made = run.assign(master, tmp_path / "assignments", publish=False)
