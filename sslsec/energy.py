@@ -165,6 +165,15 @@ def soft_energy(encoder: nn.Module, x: torch.Tensor, temperature: float = 0.1) -
     the backward pass each ReLU passes the gradient of :math:`\tau\,\mathrm{softplus}(z/\tau)`,
     i.e. :math:`\sigma(z/\tau)` (a straight-through estimate; the forward values are the
     encoder's own). Runs ``encoder.encode`` in its current mode; returns ``(N,)``."""
+    terms, weights = soft_layer_energy(encoder, x, temperature)
+    return terms @ (weights / weights.sum())
+
+
+def soft_layer_energy(encoder: nn.Module, x: torch.Tensor, temperature: float = 0.1
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`soft_energy` layer by layer: the smooth densities ``(N, L)`` of the counted
+    layers' inputs and the layers' MACs ``(L,)``, so that a caller can weigh a subset of the
+    layers (``terms[:, :k] @ macs[:k] / macs[:k].sum()`` is the first ``k`` layers' energy)."""
     check_batch(x)
     if not temperature > 0:
         raise ValueError(f"temperature={temperature!r} must be > 0")
@@ -195,5 +204,4 @@ def soft_energy(encoder: nn.Module, x: torch.Tensor, temperature: float = 0.1) -
     finally:
         for h in handles:
             h.remove()
-    weights = torch.tensor(macs, device=terms[0].device)
-    return torch.stack(terms, 1) @ (weights / weights.sum())
+    return torch.stack(terms, 1), torch.tensor(macs, device=terms[0].device)

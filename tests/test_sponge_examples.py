@@ -132,3 +132,25 @@ def test_the_dial_redraws_for_each_value():
     assert dial.result == "ε = 0.3" and drawn == [0.2, 0.3]
     with pytest.raises(ValueError, match="values is empty"):
         viz.dial([], render)
+
+
+def test_a_sponge_that_knows_the_filter_passes_it(encoder, mnist):
+    from sslsec.attacks.sponge_examples import filter_aware_sponge_pgd
+    from sslsec.defenses.density_check import DensityFilter
+
+    x, reference = mnist.x[:12], mnist.x[100:164]
+    density_filter = DensityFilter.fit(encoder, reference, quantile=0.9, layers=2, device="cpu")
+    plain = density_filter.apply(encoder, sponge_pgd(encoder, x, 0.2, 8, device="cpu"),
+                                 device="cpu")
+    aware = filter_aware_sponge_pgd(encoder, x, density_filter.threshold, 2, 0.2, steps=8,
+                                    device="cpu")
+    assert (aware - x).abs().max() <= 0.2 + 1e-6
+    assert ((x == 0) <= (aware == 0)).all()  # black pixels stay black
+    passed = density_filter.apply(encoder, aware, device="cpu")
+    natural = density_filter.apply(encoder, x, device="cpu")
+    assert plain.flag_rate > passed.flag_rate
+    # every input passes unless its natural self is flagged; none costs less than it did
+    assert (passed.flagged <= natural.flagged).all()
+    assert (passed.unfiltered_energy >= natural.unfiltered_energy - 1e-6).all()
+    with pytest.raises(ValueError, match="threshold="):
+        filter_aware_sponge_pgd(encoder, x, 0.0, 2)

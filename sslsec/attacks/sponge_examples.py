@@ -21,7 +21,14 @@ from torch import nn
 
 from sslsec.attacks.adversarial_examples import random_sign_noise, signed_pgd
 from sslsec.checks import positive_ints
-from sslsec.energy import activation_density, check_batch, soft_energy
+from sslsec.energy import (
+    activation_density,
+    check_batch,
+    energy_ratio,
+    soft_energy,
+    soft_layer_energy,
+)
+from sslsec.profiles import resolve_device
 
 
 def check_epsilon(epsilon: float) -> None:
@@ -106,3 +113,67 @@ def sponge_attack(encoder: nn.Module, x: torch.Tensor, epsilon: float = 0.1, ste
     return SpongeResult(epsilon, sponges, {k: r.energy for k, r in reports.items()},
                         {k: r.densities.mean(0) for k, r in reports.items()},
                         reports["natural"].layers)
+
+
+def filter_aware_sponge_pgd(encoder: nn.Module, x: torch.Tensor, threshold: float, layers: int,
+                            epsilon: float = 0.1, steps: int = 30, penalty: float = 10.0,
+                            margin: float = 0.97, keep_zeros: bool = True,
+                            temperature: float = 0.1, batch_size: int = 256, device: str | torch.device = "auto",
+                            seed: int = 0, progress: bool = False) -> torch.Tensor:
+    """Sponge examples made against a :class:`~sslsec.defenses.density_check.DensityFilter`
+    whose ``threshold`` and watched ``layers`` the attacker knows (an adaptive attacker in the
+    sense of Tramèr et al., NeurIPS 2020; our variant). Signed gradient steps raise the smooth
+    energy of every layer minus ``penalty`` times how far the watched layers' smooth energy
+    exceeds ``margin * threshold``; after each step the attacker runs the filter's own exact
+    test and keeps, per input, the most energetic iterate that passes it (the natural input
+    when none does). With ``keep_zeros``, pixels that are 0 stay 0 (on MNIST the first
+    counted layer's density is the share of lit pixels, which any change to the black
+    background would raise). Returns CPU images within ``||delta||_∞ <= epsilon``."""
+    check_batch(x)
+    check_epsilon(epsilon)
+    positive_ints(steps=steps, batch_size=batch_size, layers=layers)
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold={threshold!r} must be an energy ratio in (0, 1]")
+    if not (penalty >= 0 and 0 < margin <= 1):
+        raise ValueError(f"penalty={penalty!r} must be >= 0 and margin={margin!r} in (0, 1]")
+    dev = resolve_device(device)
+    step = 2.5 * epsilon / steps
+    gen = torch.Generator().manual_seed(seed)
+    was_training = encoder.training
+    encoder.eval()
+
+    def exact(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        report = activation_density(encoder, images, device=dev)
+        early = energy_ratio(report.densities[:, :layers], report.macs[:layers]).float()
+        return report.energy, early
+
+    out = []
+    try:
+        for i in range(0, len(x), batch_size):
+            clean = x[i:i + batch_size].to(dev)
+            best = clean.clone()
+            best_energy, early = exact(clean)
+            best_energy = torch.where(early <= threshold, best_energy,
+                                      torch.zeros_like(best_energy))
+            # zero pixels stay zero: a counted first layer reads the image's own density
+            free = (clean > 0).float() if keep_zeros else torch.ones_like(clean)
+            noise = (torch.rand(clean.shape, generator=gen) * 2 - 1).to(dev) * epsilon / 4
+            adv = (clean + noise * free).clamp(0, 1)
+            for _ in range(steps):
+                adv.requires_grad_(True)
+                terms, macs = soft_layer_energy(encoder, adv, temperature)
+                weights = macs / macs.sum()
+                watched = terms[:, :layers] @ (macs[:layers] / macs[:layers].sum())
+                objective = terms @ weights - penalty * torch.relu(watched - margin * threshold)
+                (grad,) = torch.autograd.grad(objective.sum(), adv)
+                with torch.no_grad():
+                    adv = adv + step * grad.sign() * free
+                    adv = (clean + (adv - clean).clamp(-epsilon, epsilon)).clamp(0, 1)
+                    energy, early = exact(adv)
+                    better = (early <= threshold) & (energy.to(best_energy.device) > best_energy)
+                    best = torch.where(better.view(-1, 1, 1, 1).to(dev), adv, best)
+                    best_energy = torch.where(better.to(best_energy.device), energy, best_energy)
+            out.append(best.detach().cpu())
+    finally:
+        encoder.train(was_training)
+    return torch.cat(out)

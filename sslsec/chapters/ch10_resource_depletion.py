@@ -92,6 +92,12 @@ CLAIMS: list[Claim] = [
           "encoder)"),
     Claim("poison_probe_accuracy_drop", "<=", 0.02, None,
           "at no more than 2 points of linear-probe accuracy"),
+    Claim("filter_adaptive_effect_removed", ">=", 0.5, None,
+          "the density filter still removes at least half of the sponges' extra energy "
+          "against a sponge that knows its threshold and the layers it watches"),
+    Claim("filter_adaptive_energy_gain", "<=", None, None,
+          "the energy (÷ natural) that such a sponge gets through the filter undetected "
+          "(reported)"),
     Claim("best_defence_effect_removed", ">=", 0.5, None,
           "the best defence removes at least half of its attack's effect"),
     Claim("filter_effect_removed", ">=", None, None,
