@@ -118,8 +118,9 @@ def sponge_attack(encoder: nn.Module, x: torch.Tensor, epsilon: float = 0.1, ste
 def filter_aware_sponge_pgd(encoder: nn.Module, x: torch.Tensor, threshold: float, layers: int,
                             epsilon: float = 0.1, steps: int = 30, penalty: float = 10.0,
                             margin: float = 0.97, keep_zeros: bool = True,
-                            temperature: float = 0.1, batch_size: int = 256, device: str | torch.device = "auto",
-                            seed: int = 0, progress: bool = False) -> torch.Tensor:
+                            temperature: float = 0.1, batch_size: int = 256,
+                            device: str | torch.device = "auto", seed: int = 0,
+                            progress: bool = False) -> torch.Tensor:
     """Sponge examples made against a :class:`~sslsec.defenses.density_check.DensityFilter`
     whose ``threshold`` and watched ``layers`` the attacker knows (an adaptive attacker in the
     sense of Tramèr et al., NeurIPS 2020; our variant). Signed gradient steps raise the smooth
