@@ -766,6 +766,17 @@ def fooling_rate_by_epsilon(standard: pd.DataFrame, hardened: pd.DataFrame,
     return grid.figure
 
 
+def attacks_at_budget(table: pd.DataFrame, epsilon: float, title: str) -> Figure:
+    """Fooling rate per attack (bars) and task (colour) at one budget ``epsilon``, from a long
+    table with columns ``task``, ``ε``, ``attack`` and ``fooling rate``."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    sns.barplot(table[np.isclose(table["ε"], epsilon)], x="attack", y="fooling rate",
+                hue="task", ax=ax, palette="Set2")
+    ax.set(xlabel="", ylim=(0, 1), title=title)
+    ax.tick_params(axis="x", labelsize=8)
+    return fig
+
+
 def certified_accuracy_curves(curves: Mapping[tuple[str, float], Sequence[float]],
                               radii: Sequence[float], clean_accuracy: float,
                               task: str) -> Figure:

@@ -15,10 +15,13 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
-from sslsec.attacks.adversarial_examples import feature_center
+from sslsec.attacks.adaptive_evasion import eot_feature_pgd, square_attack, transfer_pgd
+from sslsec.attacks.adversarial_examples import feature_center, fooling_rate
 from sslsec.chapters._common import chapter_functions
 from sslsec.claims import Claim
 from sslsec.data import Splits, downstream_task, pools
@@ -183,3 +186,37 @@ def adversarial_setup(profile: Profile, seed: int = 0, noise_std: float = 0.0,
     attacker_x = pools(profile.pretrain_dataset, seed=seed)["train"].x[: s["n_attacker"]]
     center = feature_center(encoder, attacker_x, device=profile.device)
     return AdversarialSetup(s, encoder, tasks, probes, attacker_x, center)
+
+
+def adaptive_attacks(hardened: AdversarialSetup, standard: AdversarialSetup,
+                     white_box: pd.DataFrame, device: str | torch.device = "auto",
+                     seed: int = 0) -> pd.DataFrame:
+    """The hardened encoder against attackers who know it, at the chapter's and the larger
+    budget, on each task's first ``n_test`` test inputs: white-box PGD (read from
+    ``white_box``, the chapter's table with columns ``task``, ``ε``, ``feature PGD``), EOT PGD
+    over the hardening noise, transfer from ``standard``'s encoder and Square Attack. A long
+    table: ``task``, ``ε``, ``attack``, ``fooling rate``."""
+    s = hardened.settings
+    rows = []
+    for task, splits in hardened.tasks.items():
+        x, y = splits["test"].x[: s["n_test"]], splits["test"].y[: s["n_test"]]
+        predict = hardened.predictor(task)
+        for eps in (s["epsilon"], s["hardened_epsilon"]):
+            here = white_box[(white_box["task"] == task) & np.isclose(white_box["ε"], eps)]
+            crafted = {
+                "EOT PGD": eot_feature_pgd(hardened.encoder, x, eps, s["hardened_noise_std"],
+                                           s["pgd_steps"], s["eot_samples"],
+                                           center=hardened.center, device=device, seed=seed),
+                "transfer from the standard encoder": transfer_pgd(
+                    standard.encoder, x, eps, s["pgd_steps"], center=standard.center,
+                    device=device, seed=seed),
+                "Square Attack (no gradient)": square_attack(
+                    hardened.encoder, x, eps, s["square_queries"], center=hardened.center,
+                    device=device, seed=seed)}
+            rows.append({"task": task, "ε": eps, "attack": "white-box PGD",
+                         "fooling rate": here["feature PGD"].item()})
+            rows += [{"task": task, "ε": eps, "attack": name,
+                      "fooling rate": fooling_rate(predict, x, adv, y)}
+                     for name, adv in crafted.items()]
+    return pd.DataFrame(rows)
+
