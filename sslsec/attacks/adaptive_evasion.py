@@ -42,6 +42,7 @@ from sslsec.attacks.adversarial_examples import (
 )
 from sslsec.augment import check_images
 from sslsec.checks import positive_ints
+from sslsec.defenses.randomized_smoothing import _counts
 from sslsec.pretrain import show_progress
 from sslsec.profiles import resolve_device
 
@@ -123,14 +124,13 @@ def square_attack(encoder: nn.Module, x: torch.Tensor, epsilon: float, queries: 
             delta = (epsilon * stripes.expand(n, c, h, w)).to(dev)
             adv = (clean + delta).clamp(0, 1)
             best = feature_distance(encoder, adv, reference, center)
+            rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
             for q in range(queries):
                 p = p_init * _square_schedule(q, queries)
                 side = max(1, min(h, w, int(round(np.sqrt(p * h * w)))))
                 top = torch.randint(0, h - side + 1, (n,), generator=gen)
                 left = torch.randint(0, w - side + 1, (n,), generator=gen)
                 values = (torch.randint(0, 2, (n, c), generator=gen).float() * 2 - 1) * epsilon
-                rows = torch.arange(h).view(1, h, 1)
-                cols = torch.arange(w).view(1, 1, w)
                 inside = ((rows >= top.view(n, 1, 1)) & (rows < (top + side).view(n, 1, 1))
                           & (cols >= left.view(n, 1, 1)) & (cols < (left + side).view(n, 1, 1)))
                 inside = inside.unsqueeze(1).to(dev)
@@ -210,14 +210,5 @@ def smoothed_predict(predict: Callable[[torch.Tensor], torch.Tensor], x: torch.T
         raise ValueError(f"sigma={sigma!r} must be > 0")
     positive_ints(n=n, num_classes=num_classes, batch_size=batch_size)
     gen = torch.Generator().manual_seed(seed)
-    answers = []
-    for image in x:
-        counts = torch.zeros(num_classes, dtype=torch.long)
-        remaining = n
-        while remaining > 0:
-            b = min(batch_size, remaining)
-            noisy = image.unsqueeze(0) + sigma * torch.randn((b, *image.shape), generator=gen)
-            counts += torch.bincount(predict(noisy).cpu(), minlength=num_classes)
-            remaining -= b
-        answers.append(int(counts.argmax()))
-    return torch.tensor(answers)
+    return torch.tensor([int(_counts(predict, image, sigma, n, num_classes, batch_size,
+                                     gen).argmax()) for image in x])
