@@ -36,11 +36,16 @@ def test_curve_has_a_point_per_snapshot(run, digits, isolated_cache):
                           p.membership_auc)
 
 
-def test_best_under_picks_the_most_accurate_private_point():
-    curve = PrivacyUtilityCurve([CurvePoint(10, 0.55, 0.90), CurvePoint(50, 0.59, 0.93),
-                                 CurvePoint(300, 0.80, 0.96)])
-    assert curve.best_under(0.60).epoch == 50
-    assert curve.best_under(0.5) is None
+def test_at_auc_reads_the_curve_where_training_first_reaches_the_auc():
+    curve = PrivacyUtilityCurve([CurvePoint(300, 0.80, 0.96), CurvePoint(10, 0.55, 0.90),
+                                 CurvePoint(50, 0.59, 0.93), CurvePoint(100, 0.63, 0.95),
+                                 CurvePoint(200, 0.58, 0.97)])
+    point = curve.at_auc(0.60)  # between epochs 50 and 100, a quarter of the way in AUC
+    assert np.isclose(point.epoch, 62.5) and point.membership_auc == 0.60
+    assert np.isclose(point.probe_accuracy, 0.935)
+    assert curve.at_auc(0.55).epoch == 10  # exactly at a checkpoint, before the next rises
+    assert curve.at_auc(0.5) is None  # the first checkpoint already leaks more
+    assert curve.at_auc(0.9).epoch == 300  # never reached: the fully trained encoder
 
 
 @pytest.mark.parametrize("epochs", [[], [0], [-5, 10]])

@@ -10,6 +10,7 @@ task.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -27,9 +28,10 @@ from sslsec.zoo import ZooEntry
 @dataclass
 class CurvePoint:
     """One snapshot's membership AUC and probe accuracy, with the membership scores (mean view
-    similarity) of the members and non-members behind the AUC."""
+    similarity) of the members and non-members behind the AUC (empty for a point read off the
+    curve between snapshots, whose epoch may be fractional)."""
 
-    epoch: int
+    epoch: float
     membership_auc: float
     probe_accuracy: float
     member_scores: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
@@ -42,10 +44,22 @@ class PrivacyUtilityCurve:
 
     points: list[CurvePoint] = field(default_factory=list)
 
-    def best_under(self, max_auc: float) -> CurvePoint | None:
-        """The most accurate checkpoint whose membership AUC is at most ``max_auc``."""
-        ok = [p for p in self.points if p.membership_auc <= max_auc]
-        return max(ok, key=lambda p: p.probe_accuracy) if ok else None
+    def at_auc(self, auc: float) -> CurvePoint | None:
+        """The operating point where training first reaches a membership AUC of ``auc``, read
+        off the curve: epoch and probe accuracy interpolated linearly in the AUC between the
+        last checkpoint at or under ``auc`` and the next one (in epoch order). The last
+        checkpoint when the run never reaches ``auc``; None when its first checkpoint is already
+        over it."""
+        points = sorted(self.points, key=lambda p: p.epoch)
+        if not points or points[0].membership_auc > auc:
+            return None
+        for before, after in itertools.pairwise(points):
+            if after.membership_auc > auc:
+                w = (auc - before.membership_auc) / (after.membership_auc - before.membership_auc)
+                return CurvePoint(before.epoch + w * (after.epoch - before.epoch), auc,
+                                  before.probe_accuracy
+                                  + w * (after.probe_accuracy - before.probe_accuracy))
+        return points[-1]
 
 
 def privacy_utility_curve(snapshots: Mapping[int, ZooEntry], members: torch.Tensor,
