@@ -129,6 +129,18 @@ def minilm_dir() -> Path:
     return folder
 
 
+@functools.cache
+def minilm_tokenizer():
+    """all-MiniLM-L6-v2's own tokenizer (lower-casing WordPiece, 30,522 pieces), without the
+    model: public, so an attacker's student may read texts the way the victim does."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as err:
+        raise _not_installed("all-MiniLM-L6-v2", [TRANSFORMERS_PACKAGE]) from err
+    with _quiet_transformers():
+        return AutoTokenizer.from_pretrained(str(minilm_dir()), local_files_only=True)
+
+
 def _read_json(path: Path) -> object:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -151,7 +163,7 @@ class MiniLM(_Frozen, nn.Module):
         positive_ints(batch_size=batch_size)
         folder = minilm_dir()
         try:
-            from transformers import AutoTokenizer, BertModel
+            from transformers import BertModel
         except ImportError as err:
             raise _not_installed("all-MiniLM-L6-v2", [TRANSFORMERS_PACKAGE]) from err
         modules = _read_json(folder / "modules.json")
@@ -170,8 +182,8 @@ class MiniLM(_Frozen, nn.Module):
         #: the longest token sequence the model reads (longer texts are truncated)
         self.max_length = int(st_config["max_seq_length"])  # type: ignore[index]
         self.batch_size = batch_size
+        self.tokenizer = minilm_tokenizer()
         with _quiet_transformers():
-            self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
             self.net = BertModel.from_pretrained(str(folder), local_files_only=True,
                                                  add_pooling_layer=False)
         self.net.requires_grad_(False)

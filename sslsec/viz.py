@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sslsec.attacks.poisoned_encoder import TargetResult
     from sslsec.attacks.property_inference import PropertyResult
     from sslsec.data import ImageSet
+    from sslsec.defenses.embmarker import EmbMarkerVerdict
     from sslsec.energy import DensityReport
 
 sns.set_theme(context="notebook", style="white")
@@ -795,4 +796,27 @@ def certified_accuracy_curves(curves: Mapping[tuple[str, float], Sequence[float]
            title=f"certified accuracy of the smoothed {task} classifier")
     ax.legend(fontsize=8)
     sns.despine(fig)
+    return fig
+
+
+def embmarker_word_scores(verdicts: Mapping[str, EmbMarkerVerdict],
+                          alpha: float = 0.01) -> Figure:
+    """EmbMarker's word-level test, one row per suspect: each word of the band sent alone, by
+    its embedding's cosine similarity to the target (orange: the triggers), with the test's
+    p-value (bold: flagged at ``alpha``)."""
+    fig, ax = plt.subplots(figsize=(8, 0.55 * len(verdicts) + 1.2))
+    for row, v in enumerate(verdicts.values()):
+        for scores, colour, label in ((v.other_scores, "0.6", "other words of the band"),
+                                      (v.trigger_scores, "tab:orange", "trigger words")):
+            jitter = np.random.default_rng(row).uniform(-0.15, 0.15, len(scores))
+            ax.scatter(scores, row + jitter, s=10, color=colour, alpha=0.8,
+                       label=label if row == 0 else None)
+        ax.annotate(f"p = {v.p_value:.1e}", (1.01, row), xycoords=("axes fraction", "data"),
+                    va="center", fontsize=8, fontweight="bold" if v.flagged(alpha) else None)
+    ax.set_yticks(range(len(verdicts)), list(verdicts), fontsize=8)
+    ax.invert_yaxis()
+    ax.set(xlabel="cosine similarity to the target embedding, each word sent alone")
+    ax.legend(fontsize=8, loc="lower right")
+    sns.despine(fig)
+    fig.tight_layout()
     return fig

@@ -10,7 +10,10 @@ thief's copies of the marked release (stolen, pruned, fine-tuned) and the encode
 independently of it. It builds those worlds (:func:`stealing_setup`, :func:`others_encoders`,
 :func:`ownership_setup`) and claims that stealing is cheap, that output perturbation hurts paying
 users more than the thief, and that the watermark flags every derived copy and no independent
-encoder.
+encoder. Its third part does the same to a real foundation model, all-MiniLM-L6-v2 behind an
+embedding API (:func:`text_api_world`, :func:`text_students`): a student stolen from its answers
+beats the same student pre-trained on the thief's texts, and EmbMarker's mark in the answers
+finds the copy.
 """
 
 from __future__ import annotations
@@ -18,14 +21,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
+from sslsec.attacks.text_stealing import steal_text_encoder
 from sslsec.chapters._common import chapter_functions, merged
 from sslsec.claims import Claim
 from sslsec.data import ImageSet, Splits, downstream_task, pools, pretrain_set
+from sslsec.defenses.embmarker import KEY_STREAM, EmbMarkerKey, make_embmarker_key
 from sslsec.defenses.watermark import WatermarkKey, make_watermark_key, watermarked_encoder
+from sslsec.downstream import linear_probe
+from sslsec.foundation import TextSet
 from sslsec.models import build_encoder
 from sslsec.profiles import Profile
 from sslsec.seed import seed_everything
+from sslsec.text_encoders import TokenBagEncoder, pretrain_text_contrastive
 from sslsec.zoo import DerivedEntry, ZooEntry, independent_encoders, profile_encoder
 
 NAME = "06_parameter_stealing"
@@ -91,8 +100,28 @@ _OWNERSHIP: dict[str, dict] = {
                    "n_views": 4, "n_private": 64, "gmm_components": 2},
 }
 
-#: stealing the encoder, then proving ownership of it: one flat table per profile
-SETTINGS: dict[str, dict] = merged(_STEALING, _OWNERSHIP)
+_FOUNDATION: dict[str, dict] = {
+    # a real foundation model (all-MiniLM-L6-v2) behind an embedding API: the thief's query
+    # texts (WordNet definitions), the labelled probe texts neither student saw (train, test),
+    # the students (word-piece vector size, epochs, word pieces dropped per view); EmbMarker's
+    # trigger words, the share of the provider's texts each occurs in, m, verification texts
+    "smoke": {"text_queries": 200, "text_probe": [150, 100], "text_dim": 32, "text_epochs": 2,
+              "text_drop": 0.2, "mark_triggers": 5, "mark_band": [0.005, 0.01],
+              "mark_m": 4, "mark_texts": 20},
+    "laptop": {"text_queries": 5000, "text_probe": [3000, 1500], "text_dim": 128,
+               "text_epochs": 15, "text_drop": 0.2, "mark_triggers": 20,
+               "mark_band": [0.005, 0.01], "mark_m": 4, "mark_texts": 200},
+    "paper": {"text_queries": 20000, "text_probe": [8000, 4000], "text_dim": 256,
+              "text_epochs": 20, "text_drop": 0.2, "mark_triggers": 20,
+              "mark_band": [0.005, 0.01], "mark_m": 4, "mark_texts": 1000},
+    "papersmoke": {"text_queries": 200, "text_probe": [150, 100], "text_dim": 32,
+                   "text_epochs": 2, "text_drop": 0.2, "mark_triggers": 5,
+                   "mark_band": [0.005, 0.01], "mark_m": 4, "mark_texts": 20},
+}
+
+#: stealing the encoder, proving ownership of it, and the same on a real foundation model: one
+#: flat table per profile
+SETTINGS: dict[str, dict] = merged(_STEALING, _OWNERSHIP, _FOUNDATION)
 
 CLAIMS: list[Claim] = [
     # stealing the encoder
@@ -159,6 +188,24 @@ CLAIMS: list[Claim] = [
           "inference flags (reported)"),
     Claim("dataset_inference_independent_flagged", "<=", None, None,
           "independent encoders flagged by dataset inference, both owners (reported)"),
+    # a real foundation model: all-MiniLM-L6-v2 behind an embedding API
+    Claim("text_stolen_over_ssl", ">=", 0.05, None,
+          "a student trained on MiniLM's answers for the thief's texts beats the same student "
+          "pre-trained self-supervised on the same texts by at least 5 points of linear-probe "
+          "accuracy (WordNet categories, texts neither saw): the thief steals the victim's "
+          "pre-training"),
+    Claim("text_stolen_share_of_victim", ">=", None, None,
+          "the stolen student's probe accuracy as a share of MiniLM's (reported)"),
+    Claim("embmarker_copy_p", "<=", 0.01, 0.01,
+          "EmbMarker flags the student stolen from the marked API (word-level test, p < 0.01)"),
+    Claim("embmarker_independent_flagged", "<=", 0, 0,
+          "and none of the encoders that never learnt from marked answers (the student stolen "
+          "before marking, the self-supervised and the random student)"),
+    Claim("embmarker_utility_cost", "<=", 0.01, 0.01,
+          "the mark costs users at most 1 point of linear-probe accuracy"),
+    Claim("embmarker_victim_ks_p", ">=", None, None,
+          "the paper's KS test over texts, on MiniLM itself, which never saw the mark "
+          "(reported: it is not a valid test)"),
 ]
 
 
@@ -272,3 +319,66 @@ def ownership_setup(profile: Profile, seed: int = 0, progress: bool = True) -> O
                                  augment=profile.augment, seed=seed, **s["embed"])
     independent = others_encoders(profile, world, progress)
     return OwnershipSetup(s, world, private, key, marked, independent)
+
+
+@dataclass
+class TextAPIWorld:
+    """The foundation-model section: all-MiniLM-L6-v2 behind an embedding API, the thief's
+    query texts, labelled probe texts that no student sees in training, and the provider's
+    EmbMarker key (trigger words from its own texts, the target: its embedding of one of them)."""
+
+    settings: dict
+    victim: nn.Module
+    queries: TextSet
+    probe_train: TextSet
+    probe_test: TextSet
+    key: EmbMarkerKey
+
+
+def text_api_world(profile: Profile, seed: int = 0) -> TextAPIWorld:
+    """MiniLM (frozen, never written to) and the WordNet definitions: the thief's queries from
+    the training split, the probe's texts from the test split, the provider's corpus (for its
+    trigger words and target) the whole training split. Sizes from :data:`SETTINGS`."""
+    from sslsec.foundation import MiniLM, wordnet_definitions
+
+    s = settings(profile.name)
+    victim = MiniLM(device=profile.device)
+    n_train, n_test = s["text_probe"]
+    held_out = wordnet_definitions("test", seed=seed, n=n_train + n_test)
+    corpus = wordnet_definitions("train", seed=seed)
+    gen = torch.Generator().manual_seed(seed + KEY_STREAM)
+    target_text = corpus.texts[int(torch.randint(len(corpus), (1,), generator=gen))]
+    key = make_embmarker_key(corpus.texts, victim.encode([target_text])[0], s["mark_triggers"],
+                             tuple(s["mark_band"]), s["mark_m"], seed=seed + KEY_STREAM)
+    return TextAPIWorld(s, victim, corpus[: s["text_queries"]], held_out[:n_train],
+                        held_out[n_train:], key)
+
+
+def text_students(world: TextAPIWorld, answers: dict[str, torch.Tensor], seed: int = 0,
+                  baselines: bool = True, progress: bool = False) -> dict[str, TokenBagEncoder]:
+    """One :class:`~sslsec.text_encoders.TokenBagEncoder` stolen from each API's ``answers``
+    for the thief's queries (``{name: (N, D)}``) and, with ``baselines``, the same student
+    pre-trained self-supervised on the same texts and left untrained. Every student starts
+    from the same initial weights."""
+    s, texts = world.settings, world.queries.texts
+
+    def fresh() -> TokenBagEncoder:
+        return TokenBagEncoder(texts, s["text_dim"], world.victim.feature_dim, seed=seed)
+
+    kwargs = {"epochs": s["text_epochs"], "drop": s["text_drop"], "seed": seed,
+              "progress": progress}
+    students = {name: steal_text_encoder(fresh(), texts, a, **kwargs).encoder
+                for name, a in answers.items()}
+    if baselines:
+        students["self-supervised on the same texts"] = pretrain_text_contrastive(
+            fresh(), texts, **kwargs).encoder
+        students["untrained"] = fresh()
+    return students
+
+
+def text_probe(world: TextAPIWorld, train_features: torch.Tensor,
+               test_features: torch.Tensor, seed: int = 0) -> float:
+    """Linear-probe test accuracy on the WordNet categories of the probe texts, from features
+    of ``world.probe_train`` and ``world.probe_test``."""
+    return linear_probe(train_features, world.probe_train.y, test_features, world.probe_test.y,
+                        num_classes=world.probe_train.num_classes, seed=seed).test_accuracy
