@@ -115,8 +115,22 @@ def test_each_assignment_is_named_after_its_file():
         assert re.search(rf"^name: {master.stem}$", config, re.M), master.name
 
 
+def answer_cells(notebook: Path) -> list[str]:
+    """The sources of ``notebook``'s answer cells (otter tags them ``otter_answer_cell``)."""
+    return [c.source for c in nbformat.read(notebook, as_version=4).cells
+            if c.cell_type == "code" and "otter_answer_cell" in c.metadata.get("tags", [])]
+
+
+#: the assignment whose student version is graded as handed out (one is enough: the stubs are
+#: otter's, the same in every assignment, and each assignment's are checked to be there)
+GRADED_AS_HANDED_OUT = "10_resource_depletion"
+
+
 @pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
 def test_assign_grade_solutions_and_student_version(master, tmp_path):
+    """The solutions earn full marks (smoke profile); the student version holds no solution
+    text and stubs (``...``) every answer the autograder grades; one assignment's student
+    version, graded as handed out, earns nothing."""
     made = run.assign(master, tmp_path / "assignments", publish=False)
     assert made.student.exists() and made.autograder.exists()
 
@@ -124,20 +138,31 @@ def test_assign_grade_solutions_and_student_version(master, tmp_path):
     leaked = [line for line in solution_lines(master) if line in student_text]
     assert not leaked, f"solution text in the student notebook: {leaked}"
     assert "# HIDDEN" not in student_text
+    qs = questions(master)
+    answers = answer_cells(made.student)
+    assert len(answers) >= sum(not q["manual"] for q in qs.values())
+    assert all("..." in a for a in answers), [a for a in answers if "..." not in a]
 
-    # Both graded side by side (smoke profile, one thread each): the solutions earn full
-    # marks; the student version, as handed out, fails its hidden tests and earns nothing.
-    with ThreadPoolExecutor(2) as pool:
+    notebooks = [(made.solution, "sol")]
+    if master.stem == GRADED_AS_HANDED_OUT:  # side by side, one thread each
+        notebooks.append((made.student, "stu"))
+    with ThreadPoolExecutor(len(notebooks)) as pool:
         graded = [pool.submit(run.grade, with_profile(nb, "smoke"), made.autograder,
                               tmp_path / name, threads=1)
-                  for nb, name in ((made.solution, "sol"), (made.student, "stu"))]
-        solution_scores, scores = (g.result() for g in graded)
+                  for nb, name in notebooks]
+        solution_scores, *student = (g.result() for g in graded)
     assert solution_scores and all(s == m for s, m in solution_scores.values()), solution_scores
-    qs = questions(master)
-    assert {n for n, q in qs.items() if not q["manual"]} <= set(scores) <= set(qs)
-    assert all(s == 0 for s, _ in scores.values()), scores
-    results = json.loads((tmp_path / "stu" / "results.json").read_text())
-    assert any("❌" in (t.get("output") or "") for t in results["tests"])
+    assert {n for n, q in qs.items() if not q["manual"]} <= set(solution_scores) <= set(qs)
+    if student:
+        scores = student[0]
+        assert {n for n, q in qs.items() if not q["manual"]} <= set(scores) <= set(qs)
+        assert all(s == 0 for s, _ in scores.values()), scores
+        results = json.loads((tmp_path / "stu" / "results.json").read_text())
+        assert any("❌" in (t.get("output") or "") for t in results["tests"])
+
+
+def test_one_student_version_is_graded_as_handed_out():
+    assert GRADED_AS_HANDED_OUT in {m.stem for m in MASTERS}
 
 
 def multiple_choice(master: Path) -> list[tuple[str, dict[str, str], str | None]]:

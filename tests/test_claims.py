@@ -8,8 +8,8 @@ from sslsec.chapters import CHAPTERS, ch00_foundations
 
 STEALING = CHAPTERS["06_parameter_stealing"]
 
-#: chapter 06's ownership metrics (its stealing metrics vary in the tests below): four checked
-#: claims, none stable
+#: chapter 06's ownership and text-API metrics (its stealing metrics vary in the tests below):
+#: eight checked claims, none stable
 OWNERSHIP = {"watermark_derived_flagged": 1.0, "watermark_independent_flagged": 0,
              "watermark_utility_cost_max_task": 0.005, "watermark_unmarked_p": 0.5,
              "fingerprint_standard_owner_p": 0.3, "fingerprint_standard_derived_flagged": 0.25,
@@ -17,7 +17,10 @@ OWNERSHIP = {"watermark_derived_flagged": 1.0, "watermark_independent_flagged": 
              "fingerprint_leaky_stolen_flagged": 0.125, "fingerprint_independent_flagged": 0.0625,
              "dataset_inference_standard_owner_p": 0.4, "dataset_inference_leaky_owner_p": 0.002,
              "dataset_inference_leaky_derived_flagged": 0.5,
-             "dataset_inference_independent_flagged": 0, "surrogate_over_baselines_max_task": 0.04}
+             "dataset_inference_independent_flagged": 0, "surrogate_over_baselines_max_task": 0.04,
+             "text_stolen_over_ssl": 0.12, "text_stolen_share_of_victim": 0.9,
+             "embmarker_copy_p": 1e-06, "embmarker_independent_flagged": 0,
+             "embmarker_utility_cost": 0.002, "embmarker_victim_ks_p": 0.3}
 
 GOOD = {"linear_probe_first_task": 0.96, "linear_probe_second_task": 0.95,
         "probe_gain_over_random": 0.04, "mlp_probe_first_task": 0.96, "knn_gain_over_random": 0.1}
@@ -76,9 +79,12 @@ def test_report_table_masks_measured_values_but_not_stable_ones():
     assert "`compute_fraction` = 0.1 (≤ 0.333)" in settings
     for value in ("0.004", "0.01 ", "-0.002", "0.2 ", "1e-05"):
         assert f"| {value.strip()} |" in table and f"| {value.strip()} |" not in masked
-    assert masked.count("| X |") == 20 and "≤ 0.03" in masked and "| ✓ |" in masked
+    findings_claims = [c for c in STEALING.CLAIMS if not c.stable]
+    n_checked = sum(c.laptop is not None for c in findings_claims)
+    assert masked.count("| X |") == len(findings_claims)
+    assert "≤ 0.03" in masked and "| ✓ |" in masked
     assert "| · |" in masked and "reported" in masked
-    assert "0.004" not in repr(report) and "6 claims checked" in repr(report)
+    assert "0.004" not in repr(report) and f"{n_checked} claims checked" in repr(report)
     assert "2 settings checked" in repr(report)
     # tests/nbval_sanitize.cfg holds the same pattern
     cfg = (Path(__file__).parent / "nbval_sanitize.cfg").read_text()
