@@ -145,6 +145,19 @@ def _read_json(path: Path) -> object:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def check_texts(texts: object, name: str = "texts") -> list[str]:
+    """``texts`` as a list, or a clear error when it is not a non-empty list of strings."""
+    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
+        raise ValueError(f"{name} must be a list of strings; got {type(texts).__name__} "
+                         f"(wrap a single text in a list)")
+    if not texts:
+        raise ValueError(f"{name} is empty: pass at least one string")
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise ValueError(f"{name}[{bad}] is a {type(texts[bad]).__name__}, not a string")
+    return list(texts)
+
+
 class MiniLM(_Frozen, nn.Module):
     """all-MiniLM-L6-v2: texts → 384-d sentence embeddings, as sentence-transformers computes
     them (tokens truncated at the model's ``max_seq_length``, 256; mean over the attention mask;
@@ -194,22 +207,10 @@ class MiniLM(_Frozen, nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    @staticmethod
-    def _check_texts(texts: object) -> list[str]:
-        if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
-            raise ValueError(f"texts must be a list of strings; got {type(texts).__name__} "
-                             f"(wrap a single text in a list)")
-        if not texts:
-            raise ValueError("texts is empty: pass at least one string")
-        bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
-        if bad is not None:
-            raise ValueError(f"texts[{bad}] is a {type(texts[bad]).__name__}, not a string")
-        return list(texts)
-
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         """``input_ids``, ``token_type_ids`` and ``attention_mask`` of ``texts`` (padded to the
         longest, truncated at :attr:`max_length`), on the model's device."""
-        texts = self._check_texts(texts)
+        texts = check_texts(texts)
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                return_tensors="pt")
         return {k: v.to(self.device) for k, v in batch.items()}
@@ -217,7 +218,7 @@ class MiniLM(_Frozen, nn.Module):
     def token_counts(self, texts: Sequence[str], truncate: bool = False) -> torch.Tensor:
         """Tokens per text, ``[CLS]`` and ``[SEP]`` included: int64 ``(N,)``. ``truncate``:
         at most :attr:`max_length` (what the model reads); else the full count."""
-        texts = self._check_texts(texts)
+        texts = check_texts(texts)
         ids = self.tokenizer(texts, add_special_tokens=True, truncation=False,
                              verbose=False)["input_ids"]
         counts = torch.tensor([len(i) for i in ids], dtype=torch.int64)
@@ -251,7 +252,7 @@ class MiniLM(_Frozen, nn.Module):
         """Sentence embeddings ``(N, 384)`` of ``texts`` (float32, unit length), computed in
         batches of similar lengths; without autograd while the model is frozen (strings have
         no gradient; an unfrozen copy keeps it for fine-tuning)."""
-        texts = self._check_texts(texts)
+        texts = check_texts(texts)
         batch_size = self.batch_size if batch_size is None else batch_size
         positive_ints(batch_size=batch_size)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # less padding

@@ -25,16 +25,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sslsec.checks import positive_ints
+from sslsec.foundation import check_texts
 from sslsec.pretrain import nt_xent, show_progress
-
-
-def _check_texts(texts: object, name: str = "texts") -> list[str]:
-    if isinstance(texts, str) or not isinstance(texts, (list, tuple)) or not texts:
-        raise ValueError(f"{name} must be a non-empty list of strings; got "
-                         f"{type(texts).__name__}")
-    if not all(isinstance(t, str) for t in texts):
-        raise ValueError(f"{name} must hold strings only")
-    return list(texts)
 
 
 class TokenBagEncoder(nn.Module):
@@ -51,7 +43,7 @@ class TokenBagEncoder(nn.Module):
             from sslsec.foundation import minilm_tokenizer
             tokenizer = minilm_tokenizer()
         self.tokenizer = tokenizer
-        known = self._raw_ids(_check_texts(vocabulary_texts, "vocabulary_texts"))
+        known = self._raw_ids(check_texts(vocabulary_texts, "vocabulary_texts"))
         pieces = sorted({i for ids in known for i in ids})
         #: the tokenizer's piece id → this encoder's row (0: every unknown piece)
         self.rows = {piece: row + 1 for row, piece in enumerate(pieces)}
@@ -68,7 +60,7 @@ class TokenBagEncoder(nn.Module):
     def token_rows(self, texts: Sequence[str]) -> list[list[int]]:
         """Each text's word pieces as rows of the bag (0 for a piece it has no vector for)."""
         return [[self.rows.get(i, 0) for i in ids] or [0]
-                for ids in self._raw_ids(_check_texts(texts))]
+                for ids in self._raw_ids(check_texts(texts))]
 
     def forward(self, rows: Sequence[Sequence[int]]) -> torch.Tensor:
         """Embeddings ``(N, out_dim)`` of texts given as :meth:`token_rows`."""

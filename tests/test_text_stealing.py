@@ -54,9 +54,9 @@ def test_contrastive_pre_training_lowers_its_loss():
 
 def test_bad_input_is_refused():
     student = TokenBagEncoder(TEXTS, dim=8, out_dim=6)
-    with pytest.raises(ValueError, match="non-empty list of strings"):
+    with pytest.raises(ValueError, match="texts must be a list of strings"):
         student.encode("a dog")
-    with pytest.raises(ValueError, match="non-empty list of strings"):
+    with pytest.raises(ValueError, match="vocabulary_texts is empty"):
         TokenBagEncoder([])
     with pytest.raises(ValueError, match="answers must be"):
         steal_text_encoder(student, TEXTS, torch.zeros(3, 6))
