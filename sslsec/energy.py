@@ -11,6 +11,7 @@ every ReLU alike (the share of ReLU inputs above zero, each counted as a sigmoid
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +24,8 @@ from sslsec.profiles import resolve_device
 
 #: the layers whose multiply–accumulates the energy model counts
 COUNTED = (nn.Conv2d, nn.Linear)
+#: the activations that switch units off (output 0 below 0): ReLU, and ReLU6 (EfficientNet-Lite)
+RECTIFIERS = (nn.ReLU, nn.ReLU6)
 
 
 def check_batch(x: torch.Tensor, channels: int | None = None, name: str = "x") -> None:
@@ -114,16 +117,17 @@ def activation_density(encoder: nn.Module, x: torch.Tensor, batch_size: int = 25
         for i in range(0, len(x), batch_size):
             rows.append([])
             encoder.encode(x[i:i + batch_size].to(dev))
+            if len(rows[-1]) != len(macs):
+                raise ValueError("every counted layer that encode uses must run exactly once "
+                                 "per forward pass")
             batches.append(torch.stack(rows[-1], 1))
     finally:
         for h in handles:
             h.remove()
         encoder.train(was_training)
-    if len(macs) != len(layers) or batches[0].shape[1] != len(layers):
-        raise ValueError("every counted layer must run exactly once per forward pass")
-    return DensityReport([name for name, _ in layers], torch.cat(batches),
-                         torch.tensor([macs[i] for i in range(len(layers))],
-                                      dtype=torch.float64))
+    ran = sorted(macs)  # layers encode never calls (an unused classifier head) cost nothing
+    return DensityReport([layers[i][0] for i in ran], torch.cat(batches),
+                         torch.tensor([macs[i] for i in ran], dtype=torch.float64))
 
 
 def soft_density(encoder: nn.Module, x: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
@@ -142,9 +146,10 @@ def soft_density(encoder: nn.Module, x: torch.Tensor, temperature: float = 0.1) 
         terms.append(torch.sigmoid(inputs[0].float() / temperature).flatten(1).mean(1))
 
     handles = [m.register_forward_pre_hook(record) for m in encoder.modules()
-               if isinstance(m, nn.ReLU)]
+               if isinstance(m, RECTIFIERS)]
     if not handles:
-        raise ValueError(f"{type(encoder).__name__} has no nn.ReLU module to measure")
+        raise ValueError(f"{type(encoder).__name__} has no nn.ReLU (or ReLU6) module to "
+                         "measure")
     try:
         encoder.encode(x)
     finally:
@@ -189,12 +194,14 @@ def soft_layer_energy(encoder: nn.Module, x: torch.Tensor, temperature: float = 
         return soft + (output - soft).detach()  # ReLU's values, softplus's gradient
 
     def count(module, inputs):
-        terms.append(torch.tanh(inputs[0].float() / temperature).flatten(1).mean(1))
+        a = inputs[0].float()  # |a| (an input after a linear bottleneck can be negative), with
+        a = torch.where(a >= 0, a, -a)  # d|a|/da = 1 at 0, where a switched-off unit sits
+        terms.append(torch.tanh(a / temperature).flatten(1).mean(1))
 
     def record_macs(module, inputs, output):
         macs.append(float(_macs(module, output)))
 
-    relus = [m for m in encoder.modules() if isinstance(m, nn.ReLU)]
+    relus = [m for m in encoder.modules() if isinstance(m, RECTIFIERS)]
     handles = [m.register_forward_pre_hook(keep_input) for m in relus]
     handles += [m.register_forward_hook(smooth_gradient) for m in relus]
     for _, m in counted_layers(encoder):
@@ -205,3 +212,66 @@ def soft_layer_energy(encoder: nn.Module, x: torch.Tensor, temperature: float = 
         for h in handles:
             h.remove()
     return torch.stack(terms, 1), torch.tensor(macs, device=terms[0].device)
+
+
+@torch.no_grad()
+def always_off_share(encoder: nn.Module, x: torch.Tensor,
+                     device: str | torch.device = "auto") -> float:
+    """The share of the dense accelerator's MACs that meet an input entry which is zero for
+    *every* input of ``x`` (a unit that no input of the batch switches on): energy that no
+    input, and so no sponge near these inputs, is likely to claim. ``1 - always_off_share`` is
+    the highest energy ratio that switching on every unit some input uses would reach."""
+    check_batch(x)
+    dev = resolve_device(device)
+    layers = counted_layers(encoder)
+    ever_on: dict[int, torch.Tensor] = {}
+    macs: dict[int, int] = {}
+
+    def hook(i: int):
+        def record(module, inputs, output):
+            on = (inputs[0] != 0).any(0)
+            ever_on[i] = on if i not in ever_on else ever_on[i] | on
+            macs[i] = _macs(module, output)
+        return record
+
+    handles = [m.register_forward_hook(hook(i)) for i, (_, m) in enumerate(layers)]
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        encoder.encode(x.to(dev))
+    finally:
+        for h in handles:
+            h.remove()
+        encoder.train(was_training)
+    ran = sorted(macs)
+    off = torch.tensor([1 - float(ever_on[i].float().mean()) for i in ran], dtype=torch.float64)
+    weights = torch.tensor([macs[i] for i in ran], dtype=torch.float64)
+    return float(off @ weights / weights.sum())
+
+
+def transformer_macs(model: nn.Module, n_tokens: torch.Tensor | Sequence[int]) -> torch.Tensor:
+    """Multiply–accumulates of one forward pass of a BERT-style text encoder (``model.net``
+    with a ``config``, e.g. :class:`~sslsec.foundation.MiniLM`) per query of ``n_tokens``
+    tokens, counted as for images: every linear layer's MACs (measured with hooks, as
+    :func:`activation_density` counts them; they grow linearly with the tokens), plus
+    attention's two products per layer, :math:`Q K^\\top` and the weighted sum of the values,
+    :math:`2 n^2 d` for ``n`` tokens and hidden size ``d`` (they grow with the square).
+    Returns float64 ``(N,)``."""
+    n = torch.as_tensor(n_tokens, dtype=torch.float64)
+    if n.ndim != 1 or len(n) == 0 or not (n >= 1).all():
+        raise ValueError("n_tokens must be a non-empty list of token counts >= 1")
+    net = model.net
+    config = net.config
+    linear: list[int] = []
+    handles = [m.register_forward_hook(lambda m, i, o: linear.append(_macs(m, o)))
+               for _, m in counted_layers(net)]
+    try:
+        with torch.no_grad():
+            device = next(net.parameters()).device
+            net(input_ids=torch.zeros(1, 2, dtype=torch.int64, device=device))
+    finally:
+        for h in handles:
+            h.remove()
+    per_token = sum(linear) / 2
+    attention = 2 * config.num_hidden_layers * config.hidden_size
+    return per_token * n + attention * n ** 2

@@ -19,18 +19,22 @@ from dataclasses import dataclass
 
 import torch
 
+from sslsec.attacks.sponge_examples import SpongeResult, sponge_attack
 from sslsec.attacks.sponge_poisoning import sponge_poisoning
-from sslsec.chapters._common import chapter_functions
+from sslsec.attacks.text_sponges import TextSpongeResult, text_sponges
+from sslsec.chapters._common import chapter_functions, merged
 from sslsec.claims import Claim
 from sslsec.data import Splits, downstream_task, pretrain_set
+from sslsec.defenses.token_filter import TokenRateFilter
 from sslsec.downstream import ProbeResult, evaluate_encoder
 from sslsec.early_exit import EarlyExitEncoder, train_early_exit
+from sslsec.energy import activation_density, always_off_share
 from sslsec.profiles import Profile
 from sslsec.zoo import DerivedEntry, ZooEntry, profile_encoder
 
 NAME = "10_resource_depletion"
 
-SETTINGS: dict[str, dict] = {
+_CORE: dict[str, dict] = {
     # sponge examples: L∞ budgets (pixels in [0, 1]) swept and the chapter's one, PGD steps,
     # how many natural inputs they start from; the early exit: training epochs of its heads,
     # its confidence threshold (and the thresholds of the dial), the slowdown's budget and
@@ -67,6 +71,40 @@ SETTINGS: dict[str, dict] = {
                    "poison_fraction": 0.5, "filter_quantile": 0.99, "filter_layers": 2,
                    "n_reference": 64, "cap": 1, "prune_target": 0.75},
 }
+
+_FOUNDATION: dict[str, dict] = {
+    # real foundation models. MiniLM: the character budget of a query, the natural queries
+    # (WordNet definitions of budget - 10 to budget characters) attacked and those the token
+    # filter is calibrated on, the genetic search's population, generations (the filter-aware
+    # attacker's too) and mutation rate, the sponges kept, the filter's quantile, the queries
+    # timed. EfficientNet-Lite0 on Fashion-MNIST: the resolution it sees, the natural images,
+    # the sponge PGD's steps (the budget is the chapter's epsilon)
+    "smoke": {"text_budget": 100, "text_natural": 24, "text_reference": 48,
+              "text_population": 16, "text_generations": 3, "text_adaptive_generations": 5,
+              "text_mutation": 0.02, "text_sponges": 4, "text_filter_quantile": 0.99,
+              "text_timed": 4, "real_image_size": 64, "real_n_sponge": 4,
+              "real_sponge_steps": 2},
+    "laptop": {"text_budget": 100, "text_natural": 100, "text_reference": 800,
+               "text_population": 64, "text_generations": 10, "text_adaptive_generations": 60,
+               "text_mutation": 0.02, "text_sponges": 16, "text_filter_quantile": 0.99,
+               "text_timed": 20, "real_image_size": 64, "real_n_sponge": 16,
+               "real_sponge_steps": 30},
+    # more queries and a longer search; EfficientNet-Lite0 at 96 px (Lite2, the larger victim
+    # the paper's setting would take, is not installed here: not measured)
+    "paper": {"text_budget": 100, "text_natural": 500, "text_reference": 5000,
+              "text_population": 256, "text_generations": 30, "text_adaptive_generations": 200,
+              "text_mutation": 0.02, "text_sponges": 64, "text_filter_quantile": 0.99,
+              "text_timed": 100, "real_image_size": 96, "real_n_sponge": 256,
+              "real_sponge_steps": 100},
+    "papersmoke": {"text_budget": 100, "text_natural": 24, "text_reference": 48,
+                   "text_population": 16, "text_generations": 3,
+                   "text_adaptive_generations": 5, "text_mutation": 0.02, "text_sponges": 4,
+                   "text_filter_quantile": 0.99, "text_timed": 4, "real_image_size": 64,
+                   "real_n_sponge": 4, "real_sponge_steps": 2},
+}
+
+#: the chapter's own encoder and a real foundation model's: one flat table per profile
+SETTINGS: dict[str, dict] = merged(_CORE, _FOUNDATION)
 
 CLAIMS: list[Claim] = [
     Claim("sponge_energy_gain", ">=", 1.2, None,
@@ -112,6 +150,25 @@ CLAIMS: list[Claim] = [
           "activation pruning: share of the poisoning's extra energy removed (reported)"),
     Claim("prune_accuracy_cost", "<=", None, None,
           "its cost: linear-probe accuracy lost against the poisoned encoder (reported)"),
+    # real foundation models
+    Claim("text_sponge_ops_gain", ">=", 2.0, None,
+          "text sponges of a fixed character budget cost MiniLM at least twice the operations "
+          "per query of natural text (sponge ÷ natural, counted)"),
+    Claim("text_sponge_latency_ratio", ">=", None, None,
+          "and its median latency, one query at a time on this processor (reported)"),
+    Claim("text_filter_adaptive_effect_removed", ">=", 0.5, None,
+          "the tokens-per-character filter removes at least half of the sponges' extra "
+          "operations against an attacker who searches under its threshold"),
+    Claim("text_filter_false_positive_rate", "<=", None, None,
+          "its cost: natural queries refused (reported)"),
+    Claim("real_sponge_energy_gain", ">=", None, None,
+          "sponge examples on EfficientNet-Lite0 (Fashion-MNIST, the chapter's ε): energy ÷ "
+          "natural (reported: the issue's 1.2 is not reached, see the section)"),
+    Claim("real_sponge_over_noise_energy", ">=", None, None,
+          "and ÷ random noise of the same budget (reported)"),
+    Claim("real_energy_ceiling_gain", ">=", None, None,
+          "the energy ÷ natural if every unit that some natural image switches on were on "
+          "at once (reported)"),
 ]
 
 
@@ -168,3 +225,78 @@ def poisoned_encoder(profile: Profile, setup: ResourceSetup, seed: int = 0,
     return sponge_poisoning(setup.entry, setup.pretrain_images, weight=s["poison_weight"],
                             fraction=s["poison_fraction"], device=profile.device,
                             progress=progress)
+
+
+@dataclass
+class FoundationSponges:
+    """Chapter 10 on real foundation models: text sponges against MiniLM (unaware of the
+    filter, and aware of it), the token filter and its cost, the latencies timed, and sponge
+    examples against EfficientNet-Lite0 with the energy ceiling of its natural inputs."""
+
+    settings: dict
+    model: torch.nn.Module  # MiniLM
+    text: TextSpongeResult
+    adaptive: TextSpongeResult
+    token_filter: TokenRateFilter
+    natural_refused: float
+    sponges_refused: float
+    latency: dict[str, float]  # "natural", "sponge" → median seconds per query
+    image: SpongeResult
+    ceiling: float  # (1 - always_off_share) ÷ mean energy, over natural images
+
+    @property
+    def filter_effect_removed(self) -> float:
+        """The share of the sponges' extra operations that the filter-aware attacker loses."""
+        return 1 - (self.adaptive.ops_gain - 1) / (self.text.ops_gain - 1)
+
+
+def foundation_sponges(profile: Profile, seed: int = 0, progress: bool = True
+                       ) -> FoundationSponges:
+    """Sponges against the two real foundation models (sizes from :data:`SETTINGS`): text
+    sponges of ``text_budget`` characters against MiniLM, the token filter calibrated on other
+    natural definitions, a filter-aware search, median latencies one query at a time; sponge
+    PGD at the chapter's ``epsilon`` against EfficientNet-Lite0 on Fashion-MNIST test images."""
+    import statistics
+    import time
+
+    from sslsec.foundation import EfficientNetLite0, MiniLM, fashion_mnist, wordnet_definitions
+
+    s = settings(profile.name)
+    model = MiniLM(device=profile.device)
+    budget = s["text_budget"]
+    fitting = [t for t in wordnet_definitions("test", seed=seed).texts
+               if budget - 10 <= len(t) <= budget]
+    natural, reference = fitting[: s["text_natural"]], \
+        fitting[s["text_natural"]: s["text_natural"] + s["text_reference"]]
+    search = {"population": s["text_population"], "mutation": s["text_mutation"],
+              "n": s["text_sponges"], "seed": seed, "progress": progress}
+    text = text_sponges(model, natural, budget, generations=s["text_generations"], **search)
+    token_filter = TokenRateFilter.fit(model, reference, s["text_filter_quantile"])
+    adaptive = text_sponges(model, natural, budget, generations=s["text_adaptive_generations"],
+                            max_tokens_per_char=token_filter.threshold, start=natural, **search)
+    refused = [float(token_filter.flags(model, t).float().mean())
+               for t in (natural, text.sponges)]
+
+    def median_latency(texts: list[str]) -> float:
+        times = []
+        for t in texts[: s["text_timed"]]:
+            start = time.perf_counter()
+            model.encode([t])
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    model.encode(natural[:2])  # warm up
+    latency = {"natural": median_latency(natural),
+               "sponge": median_latency(text.sponges * s["text_timed"])}
+    encoder = EfficientNetLite0(in_channels=1, image_size=s["real_image_size"],
+                                device=profile.device)
+    test = fashion_mnist("test")
+    pick = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))
+    images = test.x[pick[: s["real_n_sponge"]]]
+    image = sponge_attack(encoder, images, s["epsilon"], s["real_sponge_steps"],
+                          device=profile.device, seed=seed, progress=progress)
+    many = test.x[pick[: max(64, s["real_n_sponge"])]]
+    ceiling = (1 - always_off_share(encoder, many, device=profile.device)) \
+        / activation_density(encoder, many, device=profile.device).mean_density()
+    return FoundationSponges(s, model, text, adaptive, token_filter, *refused, latency, image,
+                             ceiling)
