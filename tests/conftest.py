@@ -33,11 +33,11 @@ def isolated_cache(tmp_path, monkeypatch):
 # --- scheduling `make test` on two workers (pytest-xdist, --dist loadscope) ------------------
 
 #: seconds that the slow modules and notebooks take in `make test` (measured on 2 cores,
-#: 2026-12-01): with --no-loadscope-reorder the workers take them in collection order, so the
+#: 2026-12-01; chapter 06 and the assignments 2026-12-07): with --no-loadscope-reorder the workers take them in collection order, so the
 #: longest go first and the two workers finish together
 SLOW_SCOPES = {
-    "tests/test_assignments.py": 400, "tests/test_cross_hardware.py": 250,
-    "chapters/06_parameter_stealing.ipynb": 240, "tests/test_site.py": 200,
+    "chapters/06_parameter_stealing.ipynb": 400, "tests/test_assignments.py": 350,
+    "tests/test_cross_hardware.py": 250, "tests/test_site.py": 200,
     "chapters/03_reconstruction.ipynb": 150, "chapters/09_evasion.ipynb": 140,
     "chapters/04_attribute_and_property_inference.ipynb": 120,
     "chapters/01_data_tracing.ipynb": 110, "chapters/02_membership_inference.ipynb": 90,
