@@ -33,8 +33,9 @@ def isolated_cache(tmp_path, monkeypatch):
 # --- scheduling `make test` on two workers (pytest-xdist, --dist loadscope) ------------------
 
 #: seconds that the slow modules and notebooks take in `make test` (measured on 2 cores,
-#: 2026-12-01; chapter 06 and the assignments 2026-12-07): with --no-loadscope-reorder the workers take them in collection order, so the
-#: longest go first and the two workers finish together
+#: 2026-12-01; chapter 06 and the assignments 2026-12-07): with --no-loadscope-reorder the
+#: workers take them in collection order, so the longest go first and the two workers finish
+#: together
 SLOW_SCOPES = {
     "chapters/06_parameter_stealing.ipynb": 400, "tests/test_assignments.py": 350,
     "tests/test_cross_hardware.py": 250, "tests/test_site.py": 200,
