@@ -11,7 +11,8 @@ every ReLU alike (the share of ReLU inputs above zero, each counted as a sigmoid
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -73,6 +74,27 @@ def _macs(module: nn.Module, out: torch.Tensor) -> int:
     return per_input * module.in_features
 
 
+#: what a recording hook is called with: the layer's index, the layer, its input, its output
+Recorder = Callable[[int, nn.Module, torch.Tensor, torch.Tensor], None]
+
+
+@contextlib.contextmanager
+def _recording(encoder: nn.Module, record: Recorder) -> Iterator[list[tuple[str, nn.Module]]]:
+    """``encoder`` in eval mode with a forward hook on each counted layer ``i`` that calls
+    ``record(i, layer, its input, its output)``; hooks removed and mode restored after."""
+    layers = counted_layers(encoder)
+    handles = [m.register_forward_hook(lambda m, inputs, out, i=i: record(i, m, inputs[0], out))
+               for i, (_, m) in enumerate(layers)]
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        yield layers
+    finally:
+        for h in handles:
+            h.remove()
+        encoder.train(was_training)
+
+
 @dataclass
 class DensityReport:
     """Per-input, per-layer densities of one batch, with each layer's MACs per input."""
@@ -99,20 +121,14 @@ def activation_density(encoder: nn.Module, x: torch.Tensor, batch_size: int = 25
     check_batch(x)
     positive_ints(batch_size=batch_size)
     dev = resolve_device(device)
-    layers = counted_layers(encoder)
     rows: list[list[torch.Tensor]] = []
     macs: dict[int, int] = {}
 
-    def hook(i: int):
-        def record(module, inputs, output):
-            rows[-1].append((inputs[0] != 0).flatten(1).float().mean(1).cpu())
-            macs[i] = _macs(module, output)
-        return record
+    def record(i: int, module: nn.Module, inputs: torch.Tensor, output: torch.Tensor) -> None:
+        rows[-1].append((inputs != 0).flatten(1).float().mean(1).cpu())
+        macs[i] = _macs(module, output)
 
-    handles = [m.register_forward_hook(hook(i)) for i, (_, m) in enumerate(layers)]
-    was_training = encoder.training
-    encoder.eval()
-    try:
+    with _recording(encoder, record) as layers:
         batches = []
         for i in range(0, len(x), batch_size):
             rows.append([])
@@ -121,10 +137,6 @@ def activation_density(encoder: nn.Module, x: torch.Tensor, batch_size: int = 25
                 raise ValueError("every counted layer that encode uses must run exactly once "
                                  "per forward pass")
             batches.append(torch.stack(rows[-1], 1))
-    finally:
-        for h in handles:
-            h.remove()
-        encoder.train(was_training)
     ran = sorted(macs)  # layers encode never calls (an unused classifier head) cost nothing
     return DensityReport([layers[i][0] for i in ran], torch.cat(batches),
                          torch.tensor([macs[i] for i in ran], dtype=torch.float64))
@@ -223,26 +235,16 @@ def always_off_share(encoder: nn.Module, x: torch.Tensor,
     the highest energy ratio that switching on every unit some input uses would reach."""
     check_batch(x)
     dev = resolve_device(device)
-    layers = counted_layers(encoder)
     ever_on: dict[int, torch.Tensor] = {}
     macs: dict[int, int] = {}
 
-    def hook(i: int):
-        def record(module, inputs, output):
-            on = (inputs[0] != 0).any(0)
-            ever_on[i] = on if i not in ever_on else ever_on[i] | on
-            macs[i] = _macs(module, output)
-        return record
+    def record(i: int, module: nn.Module, inputs: torch.Tensor, output: torch.Tensor) -> None:
+        on = (inputs != 0).any(0)
+        ever_on[i] = on if i not in ever_on else ever_on[i] | on
+        macs[i] = _macs(module, output)
 
-    handles = [m.register_forward_hook(hook(i)) for i, (_, m) in enumerate(layers)]
-    was_training = encoder.training
-    encoder.eval()
-    try:
+    with _recording(encoder, record):
         encoder.encode(x.to(dev))
-    finally:
-        for h in handles:
-            h.remove()
-        encoder.train(was_training)
     ran = sorted(macs)
     off = torch.tensor([1 - float(ever_on[i].float().mean()) for i in ran], dtype=torch.float64)
     weights = torch.tensor([macs[i] for i in ran], dtype=torch.float64)
