@@ -310,9 +310,9 @@ def refers_to(fn, *functions) -> bool:
     return any(fn.__globals__.get(name) in functions for name in fn.__code__.co_names)
 
 
-#: seconds ``otter assign`` and ``otter run`` may take before they count as stuck (a smoke
-#: grading takes under a minute on two cores; a laptop one a few)
-ASSIGN_TIMEOUT_S, GRADE_TIMEOUT_S = 300, 1800
+#: seconds ``otter run`` may take before it counts as stuck (a smoke grading takes under a
+#: minute on two cores; a laptop one a few)
+GRADE_TIMEOUT_S = 1800
 
 
 def master_paths() -> list[Path]:
@@ -327,17 +327,23 @@ def _otter() -> str:
 def assign(master: Path, out_dir: Path | None = None, run_tests: bool = False,
            publish: bool = True) -> Assignment:
     """``otter assign`` one master into ``<out_dir>/<name>/{student,autograder}``; with
-    ``publish`` the student notebook is also copied to ``exercises/`` for the book."""
+    ``publish`` the student notebook is also copied to ``exercises/`` for the book. It runs in
+    this process (otter's import alone takes several seconds: once, not once per master)."""
+    import contextlib
+    import io
     import shutil
-    import subprocess
+
+    from otter.assign import main as otter_assign
 
     out = (out_dir or BUILD_DIR / "assignments") / master.stem
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [_otter(), "assign", *([] if run_tests else ["--no-run-tests"]), str(master), str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=ASSIGN_TIMEOUT_S)
-    if proc.returncode != 0:
-        raise RuntimeError(f"otter assign failed for {master.name}:\n{proc.stdout[-2000:]}"
-                           f"{proc.stderr[-2000:]}")
+    log = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            otter_assign(str(master), str(out), no_run_tests=not run_tests)
+    except Exception as err:
+        raise RuntimeError(f"otter assign failed for {master.name}:\n{log.getvalue()[-2000:]}"
+                           ) from err
     zips = sorted((out / "autograder").glob("*.zip"))
     if not zips:
         raise RuntimeError(f"otter assign made no autograder zip for {master.name}")
