@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from sslsec.attacks.encoder_stealing import (
+    AveragedQueries,
     contsteal_loss,
     pretraining_passes,
     query_victim,
@@ -152,3 +153,20 @@ def test_a_copy_stolen_through_a_defended_api_is_keyed_by_what_the_api_answers(
     assert len({first.entry.key, later.entry.key, undefended.entry.key}) == 3
     with pytest.raises(ValueError, match="wrap victim.encoder"):
         stolen_copy(victim, x, api=SmallCNN(), **kwargs)
+
+
+def test_averaging_repeated_queries_shrinks_the_api_noise(victim, mnist):
+    """Sending each image r times and averaging the answers divides the noise's spread by
+    about √r; the copy's key says how many answers were averaged."""
+    x = mnist.x[:64]
+    clean = query_victim(victim, x, device="cpu")
+    api = embedding_perturbation(victim, mnist.x[200:400], noise=1.0, seed=1, device="cpu")
+    single = (query_victim(api, x, device="cpu") - clean).std()
+    averaged = AveragedQueries(api, 16)
+    mean16 = (query_victim(averaged, x, device="cpu") - clean).std()
+    assert 0.2 < float(mean16 / single) < 0.3  # ≈ 1/√16
+    assert averaged.encoder is victim and averaged.describe()["averaged_over"] == 16
+    with pytest.raises(ValueError, match="repeats"):
+        AveragedQueries(api, 0)
+    with pytest.raises(ValueError, match="defended API"):
+        AveragedQueries(victim, 4)

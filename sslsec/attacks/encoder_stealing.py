@@ -14,8 +14,10 @@ encoder of its own to reproduce them:
   image (on the original), so both attacks spend exactly the same budget.
 
 :func:`query_victim` is the API (with an optional output defence, e.g. a
-:class:`~sslsec.defenses.embedding_perturbation.PerturbedEncoder`), :func:`steal_encoder` the
-attack, :func:`stolen_copy` the attack kept in the encoder zoo (the chapter's world is built by
+:class:`~sslsec.defenses.embedding_perturbation.PerturbedEncoder`); :class:`AveragedQueries` is
+the thief who knows that the API adds fresh noise to each answer and sends every image several
+times, keeping the mean answer; :func:`steal_encoder` is the attack, :func:`stolen_copy` the
+attack kept in the encoder zoo (the chapter's world is built by
 ``sslsec.chapters.ch06_parameter_stealing``).
 """
 
@@ -53,6 +55,32 @@ def query_victim(victim: nn.Module, x: torch.Tensor, batch_size: int = 512,
     defended victim (e.g. a ``PerturbedEncoder``) to get perturbed answers."""
     check_images(x, name="x")
     return extract_features(victim, x, batch_size, device).detach().float()
+
+
+class AveragedQueries(nn.Module):
+    """An attacker who knows the API adds fresh noise to every answer: it sends each image
+    ``repeats`` times and keeps the mean answer (the noise's spread shrinks by √repeats; the
+    query budget grows ``repeats``-fold). Wraps the defended ``api`` (e.g. a
+    :class:`~sslsec.defenses.embedding_perturbation.PerturbedEncoder`): pass it as
+    :func:`stolen_copy`'s ``api``."""
+
+    def __init__(self, api: nn.Module, repeats: int) -> None:
+        super().__init__()
+        positive_ints(repeats=repeats)
+        if not hasattr(api, "encode") or not hasattr(api, "describe"):
+            raise ValueError("api must be a defended API with encode() and describe() (e.g. a "
+                             "PerturbedEncoder)")
+        self.api, self.repeats = api, repeats
+        self.encoder = getattr(api, "encoder", None)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.api.encode(x).float() for _ in range(self.repeats)]).mean(0)
+
+    forward = encode
+
+    def describe(self) -> dict:
+        """The API's description, and how many answers per image the attacker averages."""
+        return {**self.api.describe(), "averaged_over": self.repeats}
 
 
 def stolenencoder_loss(surrogate_x: torch.Tensor, surrogate_view: torch.Tensor,
