@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from sslsec.checks import positive_ints
 from sslsec.foundation import check_texts
+from sslsec.pretrain import show_progress
 
 #: words too common to say what a definition is about
 STOP_WORDS = frozenset("""
@@ -105,7 +106,8 @@ def train_word_decoder(embeddings: torch.Tensor, texts: Sequence[str],
         torch.manual_seed(seed)
         decoder = WordDecoder(z.mean(0), z.std(0), vocabulary, hidden)
     opt = torch.optim.Adam(decoder.parameters(), lr=lr)
-    for _ in tqdm(range(epochs), desc="word decoder", disable=not progress):
+    for _ in tqdm(range(epochs), desc="word decoder",
+                  disable=not show_progress(progress)):
         order = torch.randperm(len(z), generator=gen)
         for i in range(0, len(z), batch_size):
             b = order[i:i + batch_size]

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from sslsec.checks import positive_ints
 from sslsec.energy import transformer_macs
 from sslsec.foundation import check_texts
+from sslsec.pretrain import show_progress
 
 #: the characters the search draws from: what a keyboard types (lower case: the tokenizer folds
 #: case)
@@ -120,7 +121,8 @@ def text_sponges(model: nn.Module, natural: Sequence[str], budget: int, n: int =
     score = fitness(pop)
     keep = population // 4
     history = []
-    for _ in tqdm(range(generations), desc="text sponges", disable=not progress):
+    for _ in tqdm(range(generations), desc="text sponges",
+                  disable=not show_progress(progress)):
         order = np.argsort(-score, kind="stable")
         elite, elite_score = pop[order[:keep]], score[order[:keep]]
         history.append(float(elite_score.mean() / natural_macs.mean()))

@@ -17,16 +17,23 @@ from dataclasses import dataclass
 from torch import nn
 
 from sslsec.attacks.embedding_inversion import InversionSetup, train_recogniser
-from sslsec.chapters._common import chapter_functions
+from sslsec.attacks.text_inversion import (
+    TextInversionResult,
+    WordVocabulary,
+    text_inversion_attack,
+    train_word_decoder,
+)
+from sslsec.chapters._common import chapter_functions, merged
 from sslsec.chapters.ch02_membership_inference import membership_setup
 from sslsec.claims import Claim
 from sslsec.data import ImageSet, downstream_task, pools, split_dataset
+from sslsec.downstream import linear_probe
 from sslsec.profiles import Profile
 from sslsec.zoo import profile_encoder
 
 NAME = "03_reconstruction"
 
-SETTINGS: dict[str, dict] = {
+_IMAGES: dict[str, dict] = {
     # the attacker's auxiliary images (from the pre-training pool), the users' images (test
     # pool), decoder and recogniser sizes, the users' perturbation settings, and the attribute
     # read from embeddings (stroke thickness of digits; brightness of colour photographs,
@@ -53,6 +60,27 @@ SETTINGS: dict[str, dict] = {
                    "attribute": "brightness"},
 }
 
+_FOUNDATION: dict[str, dict] = {
+    # a real foundation model (all-MiniLM-L6-v2): the attacker's own texts (WordNet
+    # definitions, training split), the users' texts (test split), the decoder's vocabulary,
+    # hidden width, epochs and learning rate, the words it names per text, and the users' noise
+    # levels (multiples of each feature's spread) against an attacker who knows them
+    "smoke": {"text_aux": 300, "text_users": 60, "text_vocabulary": 300, "text_hidden": 64,
+              "text_epochs": 3, "text_lr": 2e-3, "text_k": 5, "text_noise": [0.0, 1.0]},
+    "laptop": {"text_aux": 6000, "text_users": 500, "text_vocabulary": 2000,
+               "text_hidden": 384, "text_epochs": 12, "text_lr": 2e-3, "text_k": 5,
+               "text_noise": [0.0, 1.0]},
+    "paper": {"text_aux": 40000, "text_users": 2000, "text_vocabulary": 10000,
+              "text_hidden": 2048, "text_epochs": 60, "text_lr": 1e-3, "text_k": 5,
+              "text_noise": [0.0, 0.5, 1.0, 2.0]},
+    "papersmoke": {"text_aux": 300, "text_users": 60, "text_vocabulary": 300,
+                   "text_hidden": 64, "text_epochs": 3, "text_lr": 2e-3, "text_k": 5,
+                   "text_noise": [0.0, 1.0]},
+}
+
+#: inverting the chapter's own encoder, and a real foundation model's: one flat table per profile
+SETTINGS: dict[str, dict] = merged(_IMAGES, _FOUNDATION)
+
 CLAIMS: list[Claim] = [
     Claim("inversion_ssim", ">=", 0.5, None,
           "reconstructions of held-out users' images from their embeddings are close (SSIM)"),
@@ -77,6 +105,17 @@ CLAIMS: list[Claim] = [
     Claim("member_minus_nonmember_ssim", ">=", None, None,
           "... and about as well as images it never saw (reported: memorisation adds little "
           "to what a decoder rebuilds)"),
+    # a real foundation model
+    Claim("text_inversion_over_baseline", ">=", 2.0, None,
+          "words decoded from MiniLM's embeddings of unseen definitions: at least twice the "
+          "content-word F1 of guessing the most frequent words of the text's category"),
+    Claim("text_inversion_f1", ">=", None, None,
+          "the decoder's content-word F1 (reported)"),
+    Claim("text_noise_f1_ratio", ">=", None, None,
+          "the decoder's F1 (attacker who knows the noise) at the strongest noise, relative to "
+          "none (reported)"),
+    Claim("text_noise_probe_cost", "<=", None, None,
+          "what that noise costs a linear probe on the 45 categories (reported)"),
 ]
 
 
@@ -123,3 +162,45 @@ def pretraining_images_setup(profile: Profile, seed: int = 0,
     rest = split_dataset(train, sizes, seed=seed)["rest"]
     return PretrainingImagesSetup(leaky.victim.encoder, leaky.parts["member"],
                                   leaky.parts["nonmember"], rest)
+
+
+@dataclass
+class TextInversion:
+    """Chapter 03 on a real foundation model: MiniLM's embeddings of the attacker's texts and
+    of the users', each noise level's decoder (trained on embeddings noised alike) and its
+    result, and a linear probe's accuracy on the users' noised embeddings."""
+
+    settings: dict
+    results: dict[float, TextInversionResult]  # noise level → result
+    probe_accuracy: dict[float, float]  # noise level → the 45-way probe's test accuracy
+
+
+def text_inversion(profile: Profile, seed: int = 0, progress: bool = True) -> TextInversion:
+    """MiniLM embeds the attacker's ``text_aux`` definitions (training split) and the users'
+    ``text_users`` (test split); for each noise level of ``text_noise`` the users' embeddings
+    are perturbed (Gaussian, a multiple of each feature's spread), the attacker trains its
+    decoder on its own embeddings perturbed alike, and a linear probe on the categories
+    measures what the noise costs. Sizes from :data:`SETTINGS`."""
+    from sslsec.defenses.embedding_perturbation import PerturbedEncoder
+    from sslsec.foundation import MiniLM, wordnet_definitions
+
+    s = settings(profile.name)
+    model = MiniLM(device=profile.device)
+    aux = wordnet_definitions("train", seed=seed, n=s["text_aux"])
+    users = wordnet_definitions("test", seed=seed, n=s["text_users"])
+    z_aux, z_users = model.encode(aux.texts).cpu(), model.encode(users.texts).cpu()
+    vocabulary = WordVocabulary.from_texts(aux.texts, s["text_vocabulary"])
+    spread = z_aux.std(0)
+    results, probes = {}, {}
+    for noise in s["text_noise"]:
+        api = PerturbedEncoder(model, spread, z_aux.min(0).values, z_aux.max(0).values,
+                               noise=noise, seed=seed)
+        seen_aux, seen_users = api.perturb(z_aux), api.perturb(z_users)
+        decoder = train_word_decoder(seen_aux, aux.texts, vocabulary, s["text_hidden"],
+                                     s["text_epochs"], lr=s["text_lr"], seed=seed,
+                                     progress=progress)
+        results[noise] = text_inversion_attack(decoder, seen_users, users.texts, users.y,
+                                               aux.texts, aux.y, s["text_k"])
+        probes[noise] = linear_probe(seen_aux, aux.y, seen_users, users.y,
+                                     len(aux.classes), seed=seed).test_accuracy
+    return TextInversion(s, results, probes)
