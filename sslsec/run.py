@@ -507,6 +507,19 @@ def _seed_run(path: Path, seed: int, device: str, folder: Path,
         return seed, time.perf_counter() - begun, metrics, str(err)
 
 
+def _seed_outcomes(args: list[tuple], jobs: int):
+    """``_seed_run`` over ``args``, yielding each outcome as its seed ends; with ``jobs`` > 1
+    in that many worker processes (a kernel's environment is its own process's)."""
+    if jobs == 1:
+        yield from (_seed_run(*a) for a in args)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield from (f.result() for f in as_completed([pool.submit(_seed_run, *a) for a in args]))
+
+
 def seeds_command(selector: str, seeds: list[int], device: str = "auto", jobs: int = 1,
                   build_dir: Path = BUILD_DIR / "seeds") -> int:
     """``python -m sslsec seeds``: run the chapter(s) in the laptop profile at each seed and
@@ -522,19 +535,11 @@ def seeds_command(selector: str, seeds: list[int], device: str = "auto", jobs: i
     for path in select(selector):
         args = [(path, seed, device, build_dir / f"seed-{seed}", 1 if jobs > 1 else None)
                 for seed in seeds]
-        if jobs > 1:  # worker processes: a kernel's environment is its own process's
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-                outcomes = list(pool.map(_seed_run, *zip(*args, strict=True)))
-        else:
-            outcomes = [_seed_run(*a) for a in args]
-        for seed, seconds, metrics, error in outcomes:
+        for seed, seconds, metrics, error in _seed_outcomes(args, jobs):
             print(f"{path.stem} seed {seed}: {seconds:.0f} s"
                   + (f"; FAILED: {error.splitlines()[-1]}" if error else ""), flush=True)
             failed += error is not None
-            if metrics:
+            if metrics:  # recorded as each seed ends: a long run keeps the seeds that finished
                 seeds_file.record(path.stem, seed, metrics, seconds, command)
         if (file := seeds_file.seeds_path(path.stem)).exists():
             print(f"{file.relative_to(PACKAGE_ROOT)}:\n"
