@@ -83,7 +83,7 @@ test: lint chromium
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/pytest -q -p no:cacheprovider -m serial tests
 
 # Every chapter in the papersmoke profile alone (the last step of `make test`): the paper
-# profile's datasets (stand-in files in their own on-disk formats), ResNet-18 (at a quarter of
+# profile's datasets (stand-in files in their own on-disk formats), ResNet-18 (at an eighth of
 # its width) and colour 32×32 images at smoke sizes, two chapters at a time.
 test-paper: $(STAMP)
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/pytest -q -p no:cacheprovider -m papersmoke tests

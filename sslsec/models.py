@@ -56,7 +56,7 @@ class CifarResNet18(Encoder):
     ``width`` is the first stage's channels (64, the standard network: 512-d features); the
     four stages have ``width``, 2×, 4× and 8× as many, so ``width=16`` is the same network —
     layers, strides, blocks — at a quarter of the width: a sixteenth of the operations, 14×
-    faster per image on a CPU core (the ``papersmoke`` profile's ``resnet18-w16``)."""
+    faster per image on a CPU core; the ``papersmoke`` profile's ``resnet18-w8`` is an eighth."""
 
     def __init__(self, in_channels: int = 3, image_size: int = 32, width: int = 64) -> None:
         super().__init__()

@@ -197,7 +197,7 @@ def test_every_chapter_runs_in_the_smoke_profile(tmp_path):
 @pytest.mark.timeout(25 * 60)
 def test_every_chapter_runs_in_the_papersmoke_profile(tmp_path):
     """The same in the papersmoke profile, on stand-in files written in each dataset's own
-    on-disk format: the paper profile's datasets, ResNet-18 (at a quarter of its width) and colour
+    on-disk format: the paper profile's datasets, ResNet-18 (at an eighth of its width) and colour
     32×32 images, at smoke sizes."""
     from sslsec.standin import write_standins
 

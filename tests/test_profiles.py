@@ -19,10 +19,10 @@ def test_papersmoke_is_the_paper_setting_at_smoke_sizes():
     smoke, paper, ps = (get_profile(n) for n in ("smoke", "paper", "papersmoke"))
     for field in ("pretrain_dataset", "downstream_datasets", "augment", "other_dataset"):
         assert getattr(ps, field) == getattr(paper, field), field
-    # the paper's ResNet-18, layer for layer, at a quarter of its width
-    assert ps.arch == f"{paper.arch}-w16"
+    # the paper's ResNet-18, layer for layer, at an eighth of its width
+    assert ps.arch == f"{paper.arch}-w8"
     thin, full = build_encoder(ps.arch, 3), build_encoder(paper.arch, 3)
-    assert type(thin) is type(full) and thin.feature_dim * 4 == full.feature_dim
+    assert type(thin) is type(full) and thin.feature_dim * 8 == full.feature_dim
     for field in ("n_pretrain", "n_downstream_train", "n_test", "epochs", "probe_epochs"):
         assert getattr(ps, field) == getattr(smoke, field), field
     assert smoke.other_dataset == "digits" and get_profile("laptop").other_dataset == "digits"

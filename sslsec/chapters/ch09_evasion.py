@@ -36,14 +36,15 @@ SETTINGS: dict[str, dict] = {
     # claim is read at, the UAP's: at the chapter's, how far PGD gets varies by seed); the
     # pixel-noise std of the hardened encoder's
     # pre-training; PGD steps; the universal perturbation's training; the smoothing noise
-    # levels and Monte-Carlo sizes of the certification; the adaptive attacks: noise samples
+    # levels and Monte-Carlo sizes of the certification (n_sweep: exercise 3's sample
+    # counts); the adaptive attacks: noise samples
     # per EOT step, Square Attack's queries, and the attack on the smoothed classifier (radii,
     # steps, noise samples per step)
     "smoke": {"epsilons": [0.05, 0.1], "epsilon": 0.1, "hardened_epsilon": 0.1,
               "hardened_noise_std": 0.05,
               "n_test": 32, "pgd_steps": 5, "n_attacker": 128, "universal_epochs": 1,
               "uap_epsilon": 0.15,
-              "sigmas": [0.1], "n_certify": 8, "n0": 16, "n": 32,
+              "sigmas": [0.1], "n_certify": 8, "n0": 16, "n": 32, "n_sweep": [8, 16, 32],
               "radii": [0.0, 0.1, 0.2],
               "eot_samples": 2, "square_queries": 20,
               "smoothed_radii": [0.1], "smoothed_steps": 2, "smoothed_samples": 4},
@@ -51,7 +52,7 @@ SETTINGS: dict[str, dict] = {
                "hardened_noise_std": 0.05, "n_test": 300, "pgd_steps": 20,
                "n_attacker": 1000, "universal_epochs": 10, "uap_epsilon": 0.15,
                "sigmas": [0.05, 0.1, 0.2],
-               "n_certify": 100, "n0": 32, "n": 512,
+               "n_certify": 100, "n0": 32, "n": 512, "n_sweep": [32, 256, 2048],
                "radii": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4],
                "eot_samples": 8, "square_queries": 500,
                "smoothed_radii": [0.1, 0.2, 0.3], "smoothed_steps": 10, "smoothed_samples": 16},
@@ -60,14 +61,15 @@ SETTINGS: dict[str, dict] = {
               "hardened_noise_std": 0.05, "n_test": 1000, "pgd_steps": 20,
               "n_attacker": 5000, "universal_epochs": 20, "uap_epsilon": 10 / 255,
               "sigmas": [0.12, 0.25, 0.5],
-              "n_certify": 500, "n0": 100, "n": 10000,
+              "n_certify": 500, "n0": 100, "n": 10000, "n_sweep": [32, 256, 2048],
               "radii": [0.0, 0.1, 0.25, 0.5, 0.75, 1.0],
               "eot_samples": 16, "square_queries": 2000,
               "smoothed_radii": [0.25, 0.5], "smoothed_steps": 20, "smoothed_samples": 32},
     "papersmoke": {"epsilons": [4 / 255, 8 / 255], "epsilon": 8 / 255, "hardened_epsilon": 8 / 255,
                    "hardened_noise_std": 0.05, "n_test": 32, "pgd_steps": 5, "n_attacker": 128,
                    "universal_epochs": 1, "uap_epsilon": 10 / 255, "sigmas": [0.25],
-                   "n_certify": 8, "n0": 16, "n": 32, "radii": [0.0, 0.1, 0.25],
+                   "n_certify": 8, "n0": 16, "n": 32, "n_sweep": [8, 16, 32],
+                   "radii": [0.0, 0.1, 0.25],
                    "eot_samples": 2, "square_queries": 20,
                    "smoothed_radii": [0.1], "smoothed_steps": 2, "smoothed_samples": 4},
 }
