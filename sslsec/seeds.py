@@ -3,7 +3,8 @@
 ``python -m sslsec seeds NN --seeds 0 1 2`` runs chapter ``NN`` in the laptop profile at each
 seed (:func:`sslsec.run.run_chapter`) and writes every run's metrics to
 ``chapters/seeds/<chapter>.json`` (:func:`record`), with the command, the date and the
-processor. A seed run again replaces its earlier record; other seeds are kept. A chapter that
+processor. A seed run again replaces its earlier record; other seeds are kept, as is a
+``seeds_note`` (why a file holds fewer seeds than the others). A chapter that
 speaks of other seeds shows :func:`across_seeds` in a collapsed "Across seeds" block: for each
 claim, its threshold, the minimum, median and maximum over the seeds, and the worst seed's
 margin to the threshold.
