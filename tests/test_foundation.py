@@ -182,7 +182,10 @@ def test_efficientnet_grey_images_are_repeated_to_rgb_and_batching_is_invisible(
     grey = EfficientNetLite0(in_channels=1, batch_size=2)
     x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(2))
     rgb = EfficientNetLite0(in_channels=3)
-    assert torch.allclose(grey.encode(x), rgb.encode(x.expand(-1, 3, -1, -1)), atol=1e-5)
+    # float32 kernels block a batch of 2 differently from one of 3 (on AVX-512: 3e-5 apart on
+    # features up to 6): equal up to that rounding
+    torch.testing.assert_close(grey.encode(x), rgb.encode(x.expand(-1, 3, -1, -1)),
+                               rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("x, match", [
