@@ -55,12 +55,16 @@ CLAIMS: list[Claim] = [
           "the encoder's features"),
     Claim("auc_gain_over_naive", ">=", 0.05, None,
           "many augmented views beat a single pair (the naive baseline)"),
-    Claim("early_stop_auc", "<=", 0.60, 0.60,
-          "stopping early brings membership inference close to chance (the run reaches an AUC "
-          "of 0.60 only after its first checkpoint)"),
+    Claim("early_stop_advantage_removed", ">=", 0.5, 0.5,
+          "stopping early removes at least half of the attack's advantage over chance: (AUC "
+          "fully trained − AUC at the stop) ÷ (AUC fully trained − 0.5), weak augmentations"),
     Claim("early_stop_accuracy_cost", "<=", 0.05, None,
           "stopped where its membership AUC first reaches 0.60 (read off the curve between "
           "checkpoints), the encoder costs the downstream user little accuracy"),
+    Claim("early_stop_auc", "<=", None, None,
+          "the membership AUC at the stop: 0.60, or the first checkpoint's when the run is "
+          "already past it (reported: with 64 members a checkpoint's AUC moves by about 0.05 "
+          "between pre-training runs)"),
     Claim("tpr_at_1pct_fpr", ">=", None, None,
           "members found at a 1 % false-positive rate, measured against the victim's members "
           "and many more images of its pool that it never saw (TPR at 1 % FPR, encoder "
