@@ -16,11 +16,20 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 #: significant digits a glued float keeps (the stored notebook holds no more than this)
 GLUE_DIGITS = 4
+
+
+def listed(items: Iterable[object], last: str = "and") -> str:
+    """Items as the text lists them: ``'a'``, ``'a and b'``, ``'a, b and c'``."""
+    words = [str(i) for i in items]
+    if not words:
+        raise ValueError("nothing to list")
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {last} {words[-1]}"
 
 
 def glue_values(**values: float | int | str) -> None:

@@ -100,3 +100,13 @@ def test_prose_words_leaves_out_what_is_collapsed_equations_and_code(tmp_path):
     nbformat.write(nb, path)
     # "# Title one two three" + "four five" + "six": the dropdowns, maths, code are left out
     assert prose_words(path) == 8
+
+
+def test_listed_joins_items_as_the_text_writes_them():
+    from sslsec.pages import listed
+
+    assert listed([32]) == "32"
+    assert listed(["a", "b"], "or") == "a or b"
+    assert listed(f"{n:,}" for n in (32, 256, 2048)) == "32, 256 and 2,048"
+    with pytest.raises(ValueError, match="nothing to list"):
+        listed([])
